@@ -1,8 +1,9 @@
 """Mirror maps m(u) = phi^{-1}(e^u) on log-probabilities u <= 0 (DESIGN.md section 5, item 2).
 
-m is a non-negative combination of strictly increasing basis maps plus a monotone piecewise-linear
-part, so any coefficients give a strictly increasing map (a valid omega-potential's inverse). When
-every basis weight is zero the map falls back to the log map (KL geometry) rather than degenerate.
+m is a convex combination of strictly increasing basis maps plus a monotone piecewise-linear part,
+so any coefficients give a strictly increasing map (a valid omega-potential's inverse). The weights
+are normalized to sum to 1 (beta carries the scale); when every basis weight is zero the map falls
+back to the log map (KL geometry) rather than degenerate.
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ N_PL = len(PL_KNOTS) - 1
 def basis_maps(u: chex.Array) -> chex.Array:
     """The basis maps at u: [..., len(MIRROR_BASIS)]."""
     maps = [u, u - log1mexp(u)]
-    maps += [jnp.expm1((q - 1.0) * u) / (q - 1.0) for q in TSALLIS_Q]
+    # exp(.) - 1 rather than expm1: jax differentiates expm1 as expm1(x) + 1, which cancels to 0
+    # for x below about -37 and would make the map look flat where it is strictly increasing.
+    maps += [(jnp.exp((q - 1.0) * u) - 1.0) / (q - 1.0) for q in TSALLIS_Q]
     return jnp.stack(maps, axis=-1)
 
 
@@ -40,10 +43,14 @@ def piecewise_linear(u: chex.Array, slopes: chex.Array) -> chex.Array:
 
 
 def effective_weights(weights: chex.Array) -> chex.Array:
-    """Non-negative basis weights; all-zero weights become the log map."""
+    """Basis weights on the simplex (beta carries the scale); all-zero weights become the log map.
+
+    Normalizing also keeps a map with only vanishing weights from being numerically flat.
+    """
     w = jax.nn.relu(weights)
+    total = w.sum()
     log_only = jnp.zeros_like(w).at[0].set(1.0)
-    return jnp.where(w.sum() > 0, w, log_only)
+    return jnp.where(total > 1e-6, w / jnp.where(total > 1e-6, total, 1.0), log_only)
 
 
 def mirror_map(u: chex.Array, weights: chex.Array, slopes: chex.Array) -> chex.Array:

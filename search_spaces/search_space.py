@@ -64,7 +64,9 @@ class SearchSpace:
         parts = [jnp.ravel(getattr(getattr(params, part), f)) for part, f in self._slots]
         vec = jnp.concatenate(parts) if parts else jnp.zeros((0,))
         lo, hi = self.bounds()
-        bad = np.flatnonzero((np.asarray(vec) < lo - 1e-9) | (np.asarray(vec) > hi + 1e-9))
+        # A float32 vector clipped to the box may sit one rounding step outside the float64 bound.
+        tol = 8 * np.finfo(vec.dtype).eps * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))
+        bad = np.flatnonzero((np.asarray(vec) < lo - tol) | (np.asarray(vec) > hi + tol))
         if bad.size:
             i, names = int(bad[0]), self.names()
             raise ValueError(f"search vector coordinate {names[i]} = {float(vec[i]):g} outside [{lo[i]:g}, {hi[i]:g}]")
@@ -75,12 +77,13 @@ class SearchSpace:
         chex.assert_shape(vec, (self.size,))
         lo, hi = self.bounds()
         vec = jnp.clip(vec, jnp.asarray(lo, vec.dtype), jnp.asarray(hi, vec.dtype))
-        base = dict(self.fixed.base._asdict())
-        slope = dict(self.fixed.slope._asdict())
+        # Every leaf takes the vector's dtype, so a float64 search gets a float64 loss.
+        base = {k: jnp.asarray(v, vec.dtype) for k, v in self.fixed.base._asdict().items()}
+        slope = {k: jnp.asarray(v, vec.dtype) for k, v in self.fixed.slope._asdict().items()}
         offset = 0
         for part, f in self._slots:
             n = int(np.prod(field_shape(f)))
             target = base if part == "base" else slope
-            target[f] = vec[offset : offset + n].reshape(field_shape(f)).astype(self.fixed.base.lam.dtype)
+            target[f] = vec[offset : offset + n].reshape(field_shape(f))
             offset += n
         return MPOParams(base=MPOCoeffs(**base), slope=MPOCoeffs(**slope))
