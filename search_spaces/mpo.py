@@ -212,18 +212,31 @@ def zero_coeffs(dtype=jnp.float32) -> MPOCoeffs:
     return MPOCoeffs(**{name: jnp.zeros(field_shape(name), dtype) for name in FIELDS})
 
 
-def describe(params: MPOParams, tau: float = 0.0) -> dict[str, object]:
-    """Natural coefficient values at tau, with basis weights by name (zeros omitted): for humans and logs."""
+def _sig(x: float) -> float:
+    return float(f"{x:.6g}")  # float32 storage shows 100.000008 for 100; 6 digits is what it holds
+
+
+def describe(params: MPOParams, tau: float = 0.0, compact: bool = False) -> dict[str, object]:
+    """Natural coefficient values at tau, basis weights by name: for humans and logs.
+
+    compact drops what does not act on the loss: zero weights, zero vectors, zero shifts, and the
+    DiscoPOP temperature when the DiscoPOP link is off.
+    """
     c = resolve(params, tau)
     out: dict[str, object] = {}
     for name, value in c._asdict().items():
         arr = np.asarray(value, dtype=float)
-        key = {"mirror_w": "mirror_w", "link_w": "link_w", "side_w": "side_w", "side_l": "side_l"}.get(name)
-        if key is not None:
-            out[name] = {lab: round(float(v), 6) for lab, v in zip(FIELDS[key].labels, arr) if v != 0}
+        if name in ("mirror_w", "link_w", "side_w", "side_l"):
+            out[name] = {lab: _sig(v) for lab, v in zip(FIELDS[name].labels, arr) if v != 0 or not compact}
         elif arr.ndim:
-            out[name] = [round(float(v), 6) for v in arr]
+            out[name] = [_sig(v) for v in arr]
         else:
-            out[name] = round(float(arr), 6)
+            out[name] = _sig(arr)
     out["temporal"] = any(bool(np.any(np.asarray(v) != 0)) for v in params.slope)
+    if compact:
+        dead = {"gamma": 0.0, "alpha": 0.0, "w_sft": 0.0, "temporal": False}
+        out = {k: v for k, v in out.items()
+               if v != {} and not (isinstance(v, list) and not any(v)) and not (k in dead and v == dead[k])}
+        if "discopop" not in out.get("link_w", {}):
+            out.pop("discopop_tau", None)
     return out

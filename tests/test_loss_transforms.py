@@ -30,15 +30,14 @@ def test_jit_vmap_grad_and_dtype(name, dtype):
         stacked = [to_batch(random_arrays(s, batch=4, length=6), dtype) for s in range(3)]
         batches = jax.tree.map(lambda *x: jnp.stack(x), *stacked)
 
-        eager = fn(params, stacked[0], 0.5)
-        jitted = jax.jit(fn)(params, stacked[0], 0.5)
-        assert eager.shape == (4,) and eager.dtype == dtype and jitted.dtype == dtype
-        np.testing.assert_allclose(jitted, eager, rtol=1e-5 if dtype == jnp.float32 else 1e-12)
+        single = jax.jit(fn)
+        jitted = single(params, stacked[0], 0.5)
+        assert jitted.shape == (4,) and jitted.dtype == dtype
 
         # vmap over batches and over training progress, as an inner run's scan does
         taus = jnp.asarray([0.0, 0.5, 1.0], dtype)
         vmapped = jax.jit(jax.vmap(fn, in_axes=(None, 0, 0)))(params, batches, taus)
-        looped = jnp.stack([fn(params, b, t) for b, t in zip(stacked, taus)])
+        looped = jnp.stack([single(params, b, t) for b, t in zip(stacked, taus)])
         np.testing.assert_allclose(vmapped, looped, rtol=1e-5 if dtype == jnp.float32 else 1e-12)
 
         # vmap over parameters (a population of losses / a hyperparameter grid)
@@ -59,7 +58,7 @@ def test_extreme_margins_stay_finite(name):
         ones = jnp.ones((2, 1), jnp.float32)
         batch = PrefBatch(-1.0 * ones + rho, -1.0 * ones, -1.0 * ones, -1.0 * ones, ones, ones)
         batch = batch._replace(policy_w=jnp.minimum(batch.policy_w, -1e-3))
-        value, grad = jax.value_and_grad(lambda pl: fn(params, batch._replace(policy_l=pl), 0.0).mean())(
+        value, grad = jax.jit(jax.value_and_grad(lambda pl: fn(params, batch._replace(policy_l=pl), 0.0).mean()))(
             batch.policy_l - (rho if rho > 0 else 0.0))
         assert bool(jnp.isfinite(value)) and bool(jnp.all(jnp.isfinite(grad))), (name, rho)
 
@@ -72,9 +71,9 @@ def test_discopop_validation_bar():
     for name in loss_names():
         fn, params = loss_and_params(name, jnp.float32)
         batch = PrefBatch(pw, pl, rw, rl, ones, ones)
-        out = fn(params, batch, 0.0)
+        out = jax.jit(fn)(params, batch, 0.0)
         assert out.shape == (10,) and bool(jnp.all(jnp.isfinite(out))), name
-        g = jax.grad(lambda p: fn(params, batch._replace(policy_w=p), 0.0).mean())(pw)
+        g = jax.jit(jax.grad(lambda p: fn(params, batch._replace(policy_w=p), 0.0).mean()))(pw)
         assert bool(jnp.all(jnp.isfinite(g))), name
 
 
