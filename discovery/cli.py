@@ -13,6 +13,7 @@ from typing import Sequence
 # Command groups, in the order `mpo --help` lists them: (module, one-line help).
 COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli_losses",
+    "discovery.cli_data",
 )
 
 
