@@ -59,6 +59,14 @@ def validate_batch(batch: PrefBatch) -> PrefBatch:
     return batch
 
 
+def check_shapes(batch: PrefBatch) -> None:
+    """Trace-time shape check at the loss boundary: each side's log-probs and mask agree [B, T]."""
+    chex.assert_rank([batch.policy_w, batch.policy_l], 2)
+    chex.assert_equal_shape([batch.policy_w, batch.ref_w, batch.mask_w])
+    chex.assert_equal_shape([batch.policy_l, batch.ref_l, batch.mask_l])
+    chex.assert_equal_shape_prefix([batch.policy_w, batch.policy_l], 1)
+
+
 def masked(logp: chex.Array, mask: chex.Array) -> chex.Array:
     """Token log-probs with padding zeroed (robust to NaN/inf in the padding)."""
     return jnp.where(mask > 0, logp, jnp.zeros_like(logp))

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from search_spaces.batch import PrefBatch, mean_logp, seq_len, seq_logp
+from search_spaces.batch import PrefBatch, check_shapes, mean_logp, seq_len, seq_logp
 from search_spaces.links import LINK_BASIS, SIDE_BASIS, CORRECTION_CENTERS, link_basis, link_correction, side_basis
 from search_spaces.mirror_maps import MIRROR_BASIS, N_PL, mirror_map
 
@@ -120,6 +120,7 @@ def rewards(c: Resolved, batch: PrefBatch) -> tuple[chex.Array, chex.Array]:
 
 def mpo_loss(params: MPOParams, batch: PrefBatch, tau: chex.Numeric = 0.0) -> chex.Array:
     """Per-pair MPO loss [B] for parameters `params` at training progress `tau`."""
+    check_shapes(batch)
     dtype = jnp.result_type(batch.policy_w, batch.policy_l)
     c = jax.tree.map(lambda x: jnp.asarray(x, dtype), resolve(params, tau))
     r_w, r_l = rewards(c, batch)

@@ -13,7 +13,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from search_spaces.batch import PrefBatch, seq_len, seq_logp
+from search_spaces.batch import PrefBatch, check_shapes, seq_len, seq_logp
 from search_spaces.primitives import discopop_blend, exp_neg, f_dpo, log1mexp, log_sigmoid
 from search_spaces.registry import LossSpec, register
 
@@ -49,6 +49,7 @@ class PairStats(NamedTuple):
 
 
 def pair_stats(batch: PrefBatch) -> PairStats:
+    check_shapes(batch)
     dtype = jnp.result_type(batch.policy_w, batch.policy_l)
     return PairStats(
         a_w=seq_logp(batch.policy_w, batch.mask_w),

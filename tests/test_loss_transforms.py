@@ -105,3 +105,12 @@ def test_unknown_loss_and_bad_hyperparameters_are_clear():
     with pytest.raises(ValueError, match="beta=0.0 out of range"):
         get_loss("sigmoid").params(beta=0.0)
     assert isinstance(mpo_point("orpo"), MPOParams)
+
+
+def test_mismatched_shapes_fail_at_trace_time():
+    batch = to_batch(random_arrays(0), jnp.float32)
+    bad = batch._replace(ref_l=batch.ref_l[:, :-1])
+    for name in ("sigmoid", "mpo"):
+        fn, params = loss_and_params(name, jnp.float32)
+        with pytest.raises(AssertionError):
+            jax.jit(fn)(params, bad, 0.0)
