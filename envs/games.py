@@ -115,18 +115,23 @@ def regularized_nash(P: np.ndarray, magnet: np.ndarray, tau: float) -> np.ndarra
     """Symmetric NE of J(pi1,pi2) - tau KL(pi1||mu) + tau KL(pi2||mu): pi = softmax(log mu + P pi / tau).
 
     Solved per context with scipy's root finder on the logit fixed-point equations, independently of
-    the mirror-descent code it is used to check.
+    the mirror-descent code it is used to check. Small tau makes the equations stiff, so the solve
+    follows a continuation path from tau = 10 (where pi is close to mu) down to the requested tau.
     """
     P = validate_game(P)
     log_mu = np.log(np.asarray(magnet, dtype=np.float64))
+    path = np.geomspace(max(10.0, tau), tau, 40)
     out = []
     for Px, lm in zip(P, log_mu):
-        def residual(z: np.ndarray, Px: np.ndarray = Px, lm: np.ndarray = lm) -> np.ndarray:
-            return log_softmax(lm + Px @ softmax(z) / tau) - log_softmax(z)
-        sol = root(residual, lm, method="hybr", tol=1e-13)
-        if not sol.success or np.abs(residual(sol.x)).max() > 1e-9:
-            raise RuntimeError(f"regularized NE solve failed: {sol.message}")
-        out.append(softmax(sol.x))
+        def residual(z: np.ndarray, t: float, Px: np.ndarray = Px, lm: np.ndarray = lm) -> np.ndarray:
+            return log_softmax(lm + Px @ softmax(z) / t) - log_softmax(z)
+        z = lm
+        for t in path:
+            sol = root(residual, z, args=(t,), method="hybr", tol=1e-13)
+            z = sol.x
+        if np.abs(residual(z, tau)).max() > 1e-9:
+            raise RuntimeError(f"regularized NE solve failed at tau={tau}: {sol.message}")
+        out.append(softmax(z))
     return np.stack(out)
 
 
