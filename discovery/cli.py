@@ -14,6 +14,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli_losses",
     "discovery.cli_data",
+    "discovery.cli_games",
 )
 
 
