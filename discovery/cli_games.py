@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.metadata
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from discovery.magnetic import ALGORITHM_HELP, ALGORITHMS, ExactConfig, parse_algorithms, run_exact
-from discovery.magnetic_report import checkpoints_for, dg_table, plot_dg_curves
+from discovery.magnetic_report import checkpoints_for, dg_table, plot_dg_curves, versions
 from discovery.magnetic_sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
 from envs.games import GAME_FAMILIES, make_games, nash_lp
-
-VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--games", type=int, default=4, help="games drawn from the family")
     run.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1 (reference policy per seed)")
     run.add_argument("--game-seed", type=int, default=0)
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="game family parameter, repeatable (e.g. cyclic: margin, spread; skew: scale)")
     defaults = ExactConfig()
     run.add_argument("--steps", type=int, default=defaults.steps)
     run.add_argument("--eta", type=float, default=defaults.eta)
@@ -72,23 +70,26 @@ def _checkpoints(spec: str, steps: int) -> list[int]:
     return marks
 
 
+def game_params(specs: list[str]) -> dict[str, float]:
+    """Parse repeated KEY=VALUE game parameters; make_games checks the keys against the family."""
+    params: dict[str, float] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        try:
+            params[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"param must be KEY=VALUE with a numeric VALUE; got {spec!r}")
+    return params
+
+
 def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory; {out} is a file")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"out directory {out} is not empty; pass --overwrite to write into it")
     out.mkdir(parents=True, exist_ok=True)
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of the packages that determine the numbers, plus Python's."""
-    found = {"python": platform.python_version()}
-    for pkg in VERSIONED_PACKAGES:
-        try:
-            found[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            found[pkg] = "not installed"
-    return found
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -101,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       init_spread=args.init_spread)
     scfg = SampledConfig(iterations=args.sampled_iterations, init_spread=args.init_spread)
     marks = _checkpoints(args.checkpoints, cfg.steps)
-    games = make_games(args.game, args.games, args.n, args.contexts, seed=args.game_seed)
+    params = game_params(args.param)
+    games = make_games(args.game, args.games, args.n, args.contexts, seed=args.game_seed, **params)
     _prepare_out(args.out, args.overwrite)
     seeds = list(range(args.seeds))
 
@@ -129,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ne = np.stack([nash_lp(P) for P in games])
     np.savez_compressed(args.out / "dg_curves.npz", games=games, nash=ne, seeds=np.asarray(seeds),
                         **{f"exact/{k}": v for k, v in curves.items()}, **{k: v for k, v in sampled.items()})
-    config = {"game": args.game, "n": args.n, "contexts": args.contexts, "games": args.games,
+    config = {"game": args.game, "game_params": params, "n": args.n, "contexts": args.contexts, "games": args.games,
               "game_seed": args.game_seed, "seeds": seeds, "algos": algos, "checkpoints": marks,
               "exact": dataclasses.asdict(cfg), "sampled": dataclasses.asdict(scfg) if sampled else None,
               "versions": versions()}

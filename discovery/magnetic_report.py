@@ -1,6 +1,8 @@
 """Duality-gap summaries shared by `mpo games run` and experiments/magnetic.py: intervals, rates, plots."""
 from __future__ import annotations
 
+import importlib.metadata
+import platform
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
+
+VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy")
 
 # float32 duality gaps bottom out near 1e-7; plotting below this floor would only show rounding.
 DG_FLOOR = 1e-8
@@ -81,3 +85,14 @@ def plot_dg_curves(curves: dict[str, np.ndarray], path: Path, title: str, x_labe
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages that determine the numbers, plus Python's."""
+    found = {"python": platform.python_version()}
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            found[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            found[pkg] = "not installed"
+    return found

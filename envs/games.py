@@ -7,6 +7,7 @@ best response decomposes over contexts.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -69,12 +70,13 @@ def annotators(rng: np.random.Generator, n: int, contexts: int, num_annotators: 
     Condorcet paradox. Gaussian noise on the scores varies the games.
     """
     base = scale * np.linspace(0.0, 1.0, n)
+    num_annotators = int(num_annotators)
     idx = (np.arange(n)[None, :] + (np.arange(num_annotators) * n // num_annotators)[:, None]) % n
     s = base[idx][None] + noise * rng.standard_normal((contexts, num_annotators, n))
     return expit(s[..., :, None] - s[..., None, :]).mean(axis=1)
 
 
-_BUILDERS: dict[str, Callable[..., np.ndarray]] = {
+GAME_BUILDERS: dict[str, Callable[..., np.ndarray]] = {
     "transitive": transitive, "cyclic": cyclic, "skew": skew, "annotators": annotators,
 }
 
@@ -82,13 +84,17 @@ _BUILDERS: dict[str, Callable[..., np.ndarray]] = {
 def make_games(family: str, num_games: int, n: int, contexts: int = 1, seed: int = 0,
                **params: float) -> np.ndarray:
     """A batch of games of one family, shape (num_games, contexts, n, n), float32; deterministic in seed."""
-    if family not in _BUILDERS:
+    if family not in GAME_BUILDERS:
         raise ValueError(f"game must be one of {', '.join(GAME_FAMILIES)}; got {family!r}")
     if n < 2 or contexts < 1 or num_games < 1:
         raise ValueError(f"need n >= 2, contexts >= 1, games >= 1; got n={n}, contexts={contexts}, "
                          f"games={num_games}")
+    allowed = [p for p in inspect.signature(GAME_BUILDERS[family]).parameters if p not in ("rng", "n", "contexts")]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for game {family}; allowed: {', '.join(allowed)}")
     rng = np.random.default_rng([seed, GAME_FAMILIES.index(family)])
-    games = [validate_game(_BUILDERS[family](rng, n, contexts, **params)) for _ in range(num_games)]
+    games = [validate_game(GAME_BUILDERS[family](rng, n, contexts, **params)) for _ in range(num_games)]
     return np.stack(games).astype(np.float32)
 
 
