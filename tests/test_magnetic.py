@@ -133,3 +133,26 @@ def test_sampled_mpo_approaches_the_nash_while_sampled_md_diverges() -> None:
     # runs to a near-pure policy (DG near 1) while the magnet holds MPO close to uniform.
     assert (mpo[..., -10:].mean(-1) < 0.2).all()
     assert (md[..., -10:].mean(-1) > 0.5).all()
+
+
+def test_games_cli_writes_curves_and_table_and_refuses_to_overwrite(tmp_path, capsys) -> None:
+    from discovery.cli import main
+
+    out = tmp_path / "run"
+    argv = ["games", "run", "--game", "skew", "--n", "4", "--games", "2", "--seeds", "2", "--steps", "30",
+            "--algos", "mpo,md", "--checkpoints", "10,30", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert {p.name for p in out.iterdir()} == {"dg_curves.png", "dg_table.md", "dg_curves.npz", "config.json"}
+    table = (out / "dg_table.md").read_text()
+    assert "| mpo |" in table and "| md |" in table and "iteration 30" in table
+    data = np.load(out / "dg_curves.npz")
+    assert data["exact/mpo"].shape == (2, 2, 31)
+    before = (out / "dg_table.md").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "dg_table.md").stat().st_mtime_ns == before
+    assert main(argv + ["--overwrite"]) == 0
+    assert main(["games", "run", "--game", "poker", "--out", str(tmp_path / "x")]) == 2
+    assert "game must be one of transitive, cyclic, skew, annotators" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
