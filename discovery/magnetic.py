@@ -157,14 +157,20 @@ def _sppo_step(state: State, P: jax.Array, log_ref: jax.Array, cfg: ExactConfig)
     return {"log_pi": jax.nn.log_softmax(theta, axis=-1), "t": state["t"] + 1}
 
 
+def sample_pairs(P: jax.Array, log_pi: jax.Array, key: jax.Array, pairs: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per context, `pairs` independent y, y' ~ pi and a label "y wins" ~ Bernoulli(P(y > y')); (C, pairs) each."""
+    C, n = log_pi.shape
+    k1, k2, k3 = jax.random.split(key, 3)
+    y = jax.random.categorical(k1, log_pi[:, None, :], shape=(C, pairs))
+    y2 = jax.random.categorical(k2, log_pi[:, None, :], shape=(C, pairs))
+    p = jnp.take_along_axis(P.reshape(C, n * n), y * n + y2, axis=1)
+    return y, y2, jax.random.bernoulli(k3, p)
+
+
 def sample_bt_counts(P: jax.Array, log_ref: jax.Array, key: jax.Array, pairs: int) -> jax.Array:
     """Win counts W[c, i, j] = # times i beat j among `pairs` reference pairs per context, labels ~ P."""
     C, n = log_ref.shape
-    k1, k2, k3 = jax.random.split(key, 3)
-    y = jax.random.categorical(k1, log_ref[:, None, :], shape=(C, pairs))
-    y2 = jax.random.categorical(k2, log_ref[:, None, :], shape=(C, pairs))
-    p = jnp.take_along_axis(P.reshape(C, n * n), y * n + y2, axis=1)
-    first_wins = jax.random.bernoulli(k3, p)
+    y, y2, first_wins = sample_pairs(P, log_ref, key, pairs)
     w, l = jnp.where(first_wins, y, y2), jnp.where(first_wins, y2, y)
     ctx = jnp.broadcast_to(jnp.arange(C)[:, None], (C, pairs))
     return jnp.zeros((C, n, n), P.dtype).at[ctx, w, l].add(1.0)

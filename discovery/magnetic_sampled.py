@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from discovery.magnetic import reference_policy, seed_keys
+from discovery.magnetic import reference_policy, sample_pairs, seed_keys
 from envs.games import duality_gap
 
 SAMPLED_ALGORITHMS: tuple[str, ...] = ("mpo", "md")
@@ -86,12 +86,8 @@ def _run_one(P: jax.Array, seed_key: jax.Array, name: str, cfg: SampledConfig) -
 
     def loss_fn(params: Any, prev: jax.Array, magnet: jax.Array, key: jax.Array) -> jax.Array:
         log_pi = policy(params)
-        k1, k2, k3 = jax.random.split(key, 3)
-        sg = jax.lax.stop_gradient(log_pi)
-        y = jax.random.categorical(k1, sg[:, None, :], shape=(C, cfg.batch))
-        y2 = jax.random.categorical(k2, sg[:, None, :], shape=(C, cfg.batch))
-        p = jnp.take_along_axis(P.reshape(C, n * n), y * n + y2, axis=1)
-        adv = jax.random.bernoulli(k3, p).astype(P.dtype) - 0.5
+        y, y2, first_wins = sample_pairs(P, jax.lax.stop_gradient(log_pi), key, cfg.batch)
+        adv = first_wins.astype(P.dtype) - 0.5
         logp_diff = jnp.take_along_axis(log_pi, y, 1) - jnp.take_along_axis(log_pi, y2, 1)
         pg = -0.5 * jnp.mean(adv * logp_diff)  # each pair scores y and y': 0.5 keeps E[grad] = grad E_pi[q]
         return pg + tau * _kl(log_pi, magnet) + _kl(log_pi, prev) / cfg.eta
