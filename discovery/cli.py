@@ -12,6 +12,7 @@ from typing import Sequence
 
 # Command groups, in the order `mpo --help` lists them: (module, one-line help).
 COMMAND_MODULES: tuple[str, ...] = (
+    "discovery.cli_search",
     "discovery.cli_losses",
     "discovery.cli_data",
     "discovery.cli_games",

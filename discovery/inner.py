@@ -1,0 +1,110 @@
+"""The inner run, purejaxrl style: `make_inner(domain, loss_fn, cfg)` returns a pure `run(params, key)`.
+
+`run` starts from the reference policy, takes K optax steps of the given loss on minibatches of pairs
+(one `lax.scan`; tau = t / K is fed to the loss), then evaluates the fine-tuned policy in its domain.
+It is jittable and vmappable over loss parameters and keys, so a whole population of inner runs is
+one XLA program. Domains (MuJoCo, text, ...) plug in through the small `Domain` interface below.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from search_spaces.batch import PrefBatch
+
+# (policy params, pairs) -> (logp_w, logp_l, mask_w, mask_l), token level [B, T]
+LogpFn = Callable[[Any, dict], tuple[chex.Array, chex.Array, chex.Array, chex.Array]]
+
+
+class Domain(NamedTuple):
+    """What the inner run needs from a domain; everything is a pure function or an array pytree."""
+
+    init_params: Any  # the reference policy: fine-tuning starts here
+    train_pairs: dict  # arrays with a leading pair axis, consumed by `logps`
+    heldout_pairs: dict  # pairs never trained on: accuracy and implicit-reward margins
+    logps: LogpFn
+    evaluate: Callable[[Any, jax.Array], dict]  # (params, key) -> {"score", "return", "length"}
+    kl: Callable[[Any], chex.Array]  # KL(pi || pi_ref) on dataset prompts
+
+
+@dataclasses.dataclass(frozen=True)
+class InnerConfig:
+    steps: int = 100  # K optax steps
+    batch_size: int = 32  # pairs per step
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, ok, allowed in (
+            ("steps", self.steps >= 1, ">= 1"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
+        ):
+            if not ok:
+                raise ValueError(f"inner.{name}: got {getattr(self, name)!r}; allowed: {allowed}")
+
+
+def _tree_finite(tree: Any) -> chex.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves))
+
+
+def make_inner(domain: Domain, loss_fn: Callable, cfg: InnerConfig) -> Callable[[Any, jax.Array], dict]:
+    """Build `run(loss_params, key) -> metrics` (all scalars); `metrics["fitness"]` is NaN on failure."""
+    n_train = jax.tree.leaves(domain.train_pairs)[0].shape[0]
+    if n_train < 1:
+        raise ValueError("inner run: the domain has no training pairs")
+    # Reference log-probs are fixed: computed once here, outside every run and every step.
+    ref_train = jax.jit(domain.logps)(domain.init_params, domain.train_pairs)
+    ref_heldout = jax.jit(domain.logps)(domain.init_params, domain.heldout_pairs)
+    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
+
+    def run(loss_params: Any, key: jax.Array) -> dict:
+        k_train, k_eval = jax.random.split(key)
+
+        def step(carry, xs):
+            params, opt_state = carry
+            t, k = xs
+            idx = jax.random.randint(k, (cfg.batch_size,), 0, n_train)
+            sub = jax.tree.map(lambda a: a[idx], domain.train_pairs)
+            ref_w, ref_l = ref_train[0][idx], ref_train[1][idx]
+
+            def mean_loss(p):
+                lw, ll, mw, ml = domain.logps(p, sub)
+                batch = PrefBatch(lw, ll, ref_w, ref_l, mw, ml)
+                return loss_fn(loss_params, batch, t / cfg.steps).mean()
+
+            value, grads = jax.value_and_grad(mean_loss)(params)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), value
+
+        xs = (jnp.arange(cfg.steps, dtype=jnp.float32), jax.random.split(k_train, cfg.steps))
+        init = (domain.init_params, opt.init(domain.init_params))
+        (params, _), losses = jax.lax.scan(step, init, xs)
+
+        ok = jnp.logical_and(_tree_finite(params), jnp.all(jnp.isfinite(losses)))
+        ev = domain.evaluate(params, k_eval)
+        lw, ll, mw, ml = domain.logps(params, domain.heldout_pairs)
+        d_w = (lw * mw).sum(-1) - (ref_heldout[0] * mw).sum(-1)
+        d_l = (ll * ml).sum(-1) - (ref_heldout[1] * ml).sum(-1)
+        metrics = {
+            "fitness": jnp.where(ok, ev["score"], jnp.nan),
+            "return": ev["return"],
+            "length": ev["length"],
+            "kl": domain.kl(params),
+            "logratio_chosen": d_w.mean(),
+            "logratio_rejected": d_l.mean(),
+            "heldout_accuracy": jnp.mean(d_w - d_l > 0),
+            "loss_first": losses[0],
+            "loss_last": losses[-1],
+            "nan": jnp.logical_not(ok),
+        }
+        return metrics
+
+    return run

@@ -1,0 +1,64 @@
+"""`discovery.load(path)`: a discovered loss from a run directory, ready to use, with its provenance."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from discovery import run_dir as rd
+from search_spaces.mpo import MPOParams, mpo_loss
+from search_spaces.points import mpo_point
+from search_spaces.search_space import SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedLoss:
+    """`fn(batch, tau)` is the loss with its parameters bound; `loss_fn(params, batch, tau)` the raw one."""
+
+    params: MPOParams
+    provenance: dict[str, Any]
+    loss_fn: Callable = mpo_loss
+
+    def fn(self, batch, tau=0.0):
+        return self.loss_fn(self.params, batch, tau)
+
+
+def space_for(cfg: dict[str, Any]) -> SearchSpace:
+    loss = cfg["loss"]
+    kwargs = {k: tuple(loss[k]) for k in ("fields", "temporal") if loss[k] is not None}
+    return SearchSpace(fixed=mpo_point(loss["init"], **loss["init_hparams"]), **kwargs)
+
+
+def load(path: str | Path) -> LoadedLoss:
+    """Load the best loss of a finished search from its run directory (or its best.json)."""
+    path = Path(path)
+    run = path.parent if path.name == "best.json" else path
+    best_file = run / "best.json"
+    if not best_file.exists():
+        what = "not a run directory" if not (run / rd.CONFIG).exists() else "the search has not finished"
+        raise FileNotFoundError(f"{run}: no best.json ({what}); resume it with `mpo search --resume {run}`")
+    try:
+        best = json.loads(best_file.read_text())
+        cfg = rd.read_config(run)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{best_file}: corrupt JSON ({err})") from None
+    space = space_for(cfg)
+    vec = np.asarray(best.get("vector", []), np.float32)
+    if vec.shape != (space.size,):
+        raise ValueError(f"{best_file}: 'vector' has {vec.size} entries; the run's search space has {space.size}")
+    if best.get("vector_names") != space.names():
+        raise ValueError(f"{best_file}: 'vector_names' do not match the run's search space (config changed?)")
+    params = space.from_vector(jnp.asarray(vec))
+    versions_file = run / "versions.json"
+    provenance = {
+        "run_dir": str(run),
+        "generation": best["generation"],
+        "fitness_during_search": best["fitness_during_search"],
+        "config": cfg,
+        "versions": json.loads(versions_file.read_text()) if versions_file.exists() else {},
+    }
+    return LoadedLoss(params, provenance)
