@@ -1,6 +1,7 @@
 """One call from a config to a saved dataset: pairs, SFT split, BC reference policy, manifest."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +17,17 @@ def default_experts_dir(task: str) -> Path:
     return tasks.DATA_DIR / task / "experts"
 
 
+def stream_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Independent keys for pairs, SFT split, BC and reference evaluation, all from the one seed."""
+    k = jax.random.split(jax.random.PRNGKey(seed), 4)
+    return k[0], k[1], k[2], k[3]
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_evaluate(task: str, spec: Any) -> Any:
+    return jax.jit(rollout.make_evaluate(task, spec, greedy=False), static_argnums=(2, 3))
+
+
 def build_dataset(
     cfg: DatasetConfig,
     out: Path | str,
@@ -23,6 +35,7 @@ def build_dataset(
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
     provenance: dict[str, Any] | None = None,
+    tasks_json: Path | str | None = None,
 ) -> dataset_io.PreferenceDataset:
     """Generate and save a dataset; every random draw derives from cfg.seed, so reruns are identical."""
     out = Path(out)
@@ -36,8 +49,8 @@ def build_dataset(
     if ex.task != cfg.task:
         raise ValueError(f"experts: {edir} holds experts for {ex.task!r}, not for task {cfg.task!r}")
     spec = tasks.get_task(cfg.task, cfg.episode_length)
-    random_ret, expert_ret = tasks.reference_returns(cfg.task)
-    k_pairs, k_sft, k_bc, k_eval = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
+    random_ret, expert_ret = tasks.reference_returns(cfg.task, Path(tasks_json) if tasks_json else None)
+    k_pairs, k_sft, k_bc, k_eval = stream_keys(cfg.seed)
     timings: dict[str, float] = {}
 
     t = time.time()
@@ -60,9 +73,7 @@ def build_dataset(
 
     t = time.time()
     say(f"reference evaluation: {cfg.eval_episodes} episodes of {cfg.episode_length} steps")
-    evaluate = rollout.make_evaluate(cfg.task, pspec, greedy=False)
-    ref_return = float(jax.jit(evaluate, static_argnums=(2, 3))(params, k_eval, cfg.eval_episodes,
-                                                                 cfg.episode_length))
+    ref_return = float(_jitted_evaluate(cfg.task, pspec)(params, k_eval, cfg.eval_episodes, cfg.episode_length))
     timings["eval_s"] = time.time() - t
 
     manifest = {

@@ -117,18 +117,25 @@ class Experts:
     def action_fn(self, deterministic: bool = False) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
         """Pure `act(level_params, obs, key) -> action` (tanh-squashed, in [-1, 1]); level_params is one
         slice of `params`, so a different level per environment is a plain vmap."""
-        from brax.training.agents.ppo import networks as ppo_networks
-
-        nets = _networks(self.obs_size, self.action_size, self.policy_hidden, (1,))
-        make_policy = ppo_networks.make_inference_fn(nets)
-
-        def act(level_params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
-            return make_policy(level_params, deterministic=deterministic)(obs, key)[0]
-
-        return act
+        return expert_action_fn(self.obs_size, self.action_size, tuple(self.policy_hidden), deterministic)
 
     def level_params(self, index: int | jax.Array) -> Any:
         return jax.tree.map(lambda x: x[index], self.params)
+
+
+@functools.lru_cache(maxsize=None)
+def expert_action_fn(obs_size: int, action_size: int, policy_hidden: tuple[int, ...],
+                     deterministic: bool) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+    """Cached so that programs built from it are traced once per process (tracing MJX code is slow)."""
+    from brax.training.agents.ppo import networks as ppo_networks
+
+    nets = _networks(obs_size, action_size, policy_hidden, (1,))
+    make_policy = ppo_networks.make_inference_fn(nets)
+
+    def act(level_params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
+        return make_policy(level_params, deterministic=deterministic)(obs, key)[0]
+
+    return act
 
 
 def measure_checkpoints(

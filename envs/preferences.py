@@ -9,7 +9,8 @@ flipped with probability eps.
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import chex
 import jax
@@ -100,31 +101,41 @@ def token_responses(
     return jax.vmap(one)(states, levels, jax.random.split(key, n))
 
 
+@functools.lru_cache(maxsize=None)
+def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: int, max_step: int,
+                   temperature: float, episode_length: int) -> Callable[..., Any]:
+    """The jitted pair generator for one static configuration; cached because tracing MJX is slow."""
+    env = tasks.make_env(task)
+    spec = tasks.get_task(task, episode_length)
+
+    @jax.jit
+    def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label):
+        lp = jax.tree.map(lambda x: x[prompt_idx], params)
+        states, steps = sample_prompts(env, act, lp, k_prompt, P, min_step, max_step)
+        levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
+        # Row i of the first half and row i of the second half answer prompt i.
+        both = jax.tree.map(lambda x: jnp.concatenate([x, x], axis=0), states)
+        traj = token_responses(env, act, params, levels, both, k_resp, H, n_bins, spec.action_low,
+                               spec.action_high)
+        ret = jnp.sum(traj["reward"], axis=-1)
+        lab = bradley_terry_labels(k_label, ret[:P], ret[P:], temperature, flip_eps)
+        ps = states.pipeline_state
+        return states.obs, ps.q, ps.qd, steps, levels, traj, lab
+
+    return run
+
+
 def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
     """All pairs.npz arrays for a config (see dataset_io.pair_schema)."""
-    env = tasks.make_env(cfg.task)
     spec = tasks.get_task(cfg.task, cfg.episode_length)
-    act = experts.action_fn(deterministic=False)
     prompt_idx = experts.level_index(cfg.prompt_level)
     resp_idx = jnp.asarray([experts.level_index(n) for n in cfg.response_levels], jnp.int32)
     k_prompt, k_levels, k_resp, k_label = jax.random.split(key, 4)
     P, H = cfg.n_pairs, cfg.horizon
-
-    @jax.jit
-    def run(k_prompt, k_levels, k_resp, k_label):
-        states, steps = sample_prompts(env, act, experts.level_params(prompt_idx), k_prompt, P,
-                                       cfg.prompt_min_step, cfg.prompt_max_step)
-        levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
-        # Row i of the first half and row i of the second half answer prompt i.
-        both = jax.tree.map(lambda x: jnp.concatenate([x, x], axis=0), states)
-        traj = token_responses(env, act, experts.params, levels, both, k_resp, H, cfg.n_bins,
-                               spec.action_low, spec.action_high)
-        ret = jnp.sum(traj["reward"], axis=-1)
-        lab = bradley_terry_labels(k_label, ret[:P], ret[P:], cfg.bt_temperature, cfg.flip_eps)
-        ps = states.pipeline_state
-        return states.obs, ps.q, ps.qd, steps, levels, traj, lab
-
-    obs, q, qd, steps, levels, traj, lab = run(k_prompt, k_levels, k_resp, k_label)
+    run = _pairs_program(cfg.task, experts.action_fn(deterministic=False), P, H, cfg.n_bins, cfg.prompt_min_step,
+                         cfg.prompt_max_step, float(cfg.bt_temperature), cfg.episode_length)
+    obs, q, qd, steps, levels, traj, lab = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps, k_prompt,
+                                               k_levels, k_resp, k_label)
     a_chosen = lab["a_chosen"]
     out: dict[str, np.ndarray] = {
         "prompt_obs": np.asarray(obs, np.float32),
@@ -147,23 +158,28 @@ def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict
     return out
 
 
-def generate_sft(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
-    """SFT split: tokenized steps of full episodes by the sft_level expert (fresh resets, own key)."""
-    env = tasks.make_env(cfg.task)
-    spec = tasks.get_task(cfg.task, cfg.episode_length)
-    act = experts.action_fn(deterministic=False)
-    idx = experts.level_index(cfg.sft_level)
-    n = cfg.sft_episodes
+@functools.lru_cache(maxsize=None)
+def _sft_program(task: str, act: Any, n: int, n_bins: int, episode_length: int) -> Callable[..., Any]:
+    env = tasks.make_env(task)
+    spec = tasks.get_task(task, episode_length)
 
     @jax.jit
-    def run(key):
+    def run(params, idx, key):
         k_reset, k_roll = jax.random.split(key)
         states = jax.vmap(env.reset)(jax.random.split(k_reset, n))
         levels = jnp.full((n,), idx, jnp.int32)
-        return token_responses(env, act, experts.params, levels, states, k_roll, cfg.episode_length,
-                               cfg.n_bins, spec.action_low, spec.action_high)
+        return token_responses(env, act, params, levels, states, k_roll, episode_length, n_bins,
+                               spec.action_low, spec.action_high)
 
-    traj = run(key)
+    return run
+
+
+def generate_sft(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
+    """SFT split: tokenized steps of full episodes by the sft_level expert (fresh resets, own key)."""
+    spec = tasks.get_task(cfg.task, cfg.episode_length)
+    run = _sft_program(cfg.task, experts.action_fn(deterministic=False), cfg.sft_episodes, cfg.n_bins,
+                       cfg.episode_length)
+    traj = run(experts.params, experts.level_index(cfg.sft_level), key)
     valid = np.asarray(traj["valid"]).reshape(-1)
     return {
         "sft_obs": np.asarray(traj["obs"], np.float32).reshape(-1, spec.obs_size)[valid],

@@ -5,6 +5,7 @@ it and vmap it over environments, prompts or whole populations of policies.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import chex
@@ -97,12 +98,14 @@ def token_act_fn(
     return act
 
 
+@functools.lru_cache(maxsize=None)
 def make_evaluate(task_name: str, spec: Any, greedy: bool = False) -> Callable[..., jax.Array]:
     """`evaluate(params, key, n_episodes, episode_length) -> mean return` for token policies of `spec`.
 
     Pure and jittable (n_episodes and episode_length are Python ints, i.e. static), and vmappable over
     the parameter pytree: `jax.vmap(lambda p, k: evaluate(p, k, 8, 400))(population, keys)`.
-    Actions are sampled from the policy's token distribution unless greedy=True.
+    Actions are sampled from the policy's token distribution unless greedy=True. Cached per (task, spec,
+    greedy): the same function object lets jax reuse its traces across calls.
     """
     from envs import token_policy as tp
 
