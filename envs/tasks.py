@@ -81,6 +81,7 @@ def make_env(name: str) -> Any:
 @functools.lru_cache(maxsize=None)
 def get_task(name: str, episode_length: int = DEFAULT_EPISODE_LENGTH) -> TaskSpec:
     """Task spec with sizes read from the MJX environment itself."""
+    import jax
     import numpy as np
 
     env = make_env(_check_name(name))
@@ -94,7 +95,8 @@ def get_task(name: str, episode_length: int = DEFAULT_EPISODE_LENGTH) -> TaskSpe
         name=name,
         brax_name=_BRAX_NAMES[name],
         episode_length=int(episode_length),
-        obs_size=int(env.observation_size),
+        # eval_shape traces reset abstractly: brax's observation_size runs reset op by op (minutes for ant).
+        obs_size=int(jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs.shape[-1]),
         action_size=int(env.action_size),
         nq=int(env.sys.nq),
         nv=int(env.sys.nv),
