@@ -180,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Reproduce: `python -m experiments.magnetic` ({wall / 60:.1f} min wall on this machine's CPU: "
         f"{t_exact / 60:.1f} min exact, {(wall - t_exact) / 60:.1f} min sampled). Table entries are means over "
-        f"games x seeds with Student-t 95% intervals; plots show the median and the 25-75% band; DG of a multi-context policy is the mean of its "
-        f"per-context gaps. Game seed 0, seeds 0..{plan.seeds - 1} (a seed draws the reference policy "
-        f"log softmax(N(0, {cfg.init_spread}^2)), which is also the initial policy and first magnet).",
+        f"games x seeds with Student-t 95% intervals; plots show the median and the 25-75% band. DG of a "
+        f"multi-context policy is the mean of its per-context gaps. Game seed 0, seeds 0..{plan.seeds - 1} "
+        f"(a seed draws the reference policy log softmax(N(0, {cfg.init_spread}^2)), which is also the initial "
+        f"policy and first magnet).",
         "",
         f"Exact runs: {plan.games} games per family, {plan.contexts} contexts, {cfg.steps} iterations, "
         f"eta = {cfg.eta}, tau = {cfg.tau}, MPO magnet period K = {cfg.magnet_period}; online IPO lr "
