@@ -13,8 +13,9 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "evosax", "brax", "mujoco"
             "orbax-checkpoint", "numpy", "mpo-discovery")
 CONFIG = "config.json"
 LOG = "log.jsonl"
-# Log fields that measure time; everything else in a log line is a deterministic function of the config.
-TIMING_KEYS = ("wall_s", "compile_s", "time")
+# Log fields that measure the machine (time, compilations, which depend on the compilation cache);
+# everything else in a log line is a deterministic function of the config.
+TIMING_KEYS = ("wall_s", "compile_s", "xla_compiles")
 
 
 def versions() -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ from discovery import checkpoint, run_dir as rd
 from discovery.engine import Engine, build_engine
 from discovery.population import make_population_eval, params_to_unit, unit_to_params
 from discovery.strategies import es_fitness, make_strategy
-from search_spaces.mpo import describe
+from search_spaces.mpo import describe, mpo_loss
 
 # Key streams: generation g uses fold_in(seed, g); these constants stay clear of any generation index.
 INIT_STREAM = 2**31 - 1
@@ -35,12 +35,12 @@ def generation_key(seed: int, generation: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), generation)
 
 
-def make_generation(engine: Engine):
+def make_generation(engine: Engine, loss_fn: Callable = mpo_loss):
     """(es, es_params, generation(state, key) -> (state, xs, fitness [P], summary [P] dict, nan [P]))."""
     cfg = engine.cfg
     strat = cfg["strategy"]
     es, es_params = make_strategy(strat["name"], strat["population"], engine.space.size, strat["sigma"])
-    eval_pop = make_population_eval(engine.runs(), engine.space, cfg["seeds"], cfg["chunk"])
+    eval_pop = make_population_eval(engine.runs(loss_fn), engine.space, cfg["seeds"], cfg["chunk"])
 
     def generation(state, key):
         k_ask, k_eval, k_tell = jax.random.split(key, 3)
@@ -53,6 +53,26 @@ def make_generation(engine: Engine):
         return state, xs, fitness, summary, ~jnp.isfinite(fitness)
 
     return es, es_params, jax.jit(generation)
+
+
+class CompileCounter:
+    """Counts XLA backend compilations (jax.monitoring), to show a generation compiles nothing new."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: str, duration: float, **kwargs) -> None:
+        if event == self.EVENT:
+            self.count += 1
+
+    def __enter__(self) -> "CompileCounter":
+        jax.monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        jax.monitoring.unregister_event_duration_listener(self)
 
 
 def _template(es, es_params, x0, dim: int) -> dict[str, Any]:
@@ -72,11 +92,13 @@ def run_search(
     quiet: bool = False,
     stop_after: int | None = None,
     report: bool = True,
+    loss_fn: Callable = mpo_loss,
 ) -> dict[str, Any]:
     """Run (or resume) a search in `out`; returns {"best_params", "best_fitness", "log", ...}.
 
     `stop_after` ends the call after that many generations in total (as an interruption would);
-    a later `resume=True` call continues from the last checkpoint.
+    a later `resume=True` call continues from the last checkpoint. `loss_fn(MPOParams, batch, tau)`
+    replaces the MPO loss (a family over the same parameters, e.g. for fault-injection tests).
     """
     out = Path(out)
     if resume:
@@ -85,7 +107,7 @@ def run_search(
         rd.create(out, cfg)
     engine = build_engine(cfg)
     space, dim = engine.space, engine.space.size
-    es, es_params, generation = make_generation(engine)
+    es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
     mngr = checkpoint.manager(out)
     state = _template(es, es_params, x0, dim)
@@ -101,38 +123,23 @@ def run_search(
     compiled, compile_s = None, 0.0
     bar = tqdm(total=total, initial=start, disable=quiet, desc="search", unit="gen", dynamic_ncols=True)
     for g in range(start, end):
-        key = generation_key(cfg["seed"], g)
-        if compiled is None:
+        with CompileCounter() as compiles:
+            key = generation_key(cfg["seed"], g)
+            if compiled is None:
+                t0 = time.perf_counter()
+                compiled = generation.lower(state["es_state"], key).compile()
+                compile_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            compiled = generation.lower(state["es_state"], key).compile()
-            compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        es_state, xs, fitness, summary, nan = jax.block_until_ready(compiled(state["es_state"], key))
-        wall = time.perf_counter() - t0
-        fitness, xs = np.asarray(fitness), np.asarray(xs)
-        finite = np.isfinite(fitness)
-        gen_best = int(np.argmax(np.where(finite, fitness, -np.inf))) if finite.any() else -1
-        state = dict(state, es_state=es_state, generation=np.asarray(g + 1, np.int32))
-        if gen_best >= 0 and fitness[gen_best] > state["best_fitness"]:
-            state.update(best_x=xs[gen_best], best_fitness=np.asarray(fitness[gen_best], np.float32),
-                         best_generation=np.asarray(g, np.int32))
-        line = {
-            "generation": g,
-            "best": float(fitness[gen_best]) if gen_best >= 0 else None,
-            "mean": float(np.mean(fitness[finite])) if finite.any() else None,
-            "std": float(np.std(fitness[finite])) if finite.any() else None,
-            "nan_count": int(np.sum(nan)),
-            "best_so_far": float(state["best_fitness"]),
-            "best_so_far_generation": int(state["best_generation"]),
-            **{f"{k}_mean": float(np.nanmean(np.asarray(v))) for k, v in summary.items()},
-            "wall_s": round(wall, 3),
-            "compile_s": round(compile_s, 3) if g == start else 0.0,
-        }
+            es_state, xs, fitness, summary, nan = jax.block_until_ready(compiled(state["es_state"], key))
+            wall = time.perf_counter() - t0
+            state = _bookkeep(state, g, es_state, np.asarray(xs), np.asarray(fitness))
+        line = _log_line(g, state, np.asarray(fitness), summary, nan, wall, compile_s if g == start else 0.0,
+                         compiles.count)
         checkpoint.save(mngr, g + 1, state)
         rd.append_log(out, line)
         bar.update(1)
-        bar.set_postfix(best=f"{line['best_so_far']:.2f}", mean=f"{line['mean'] if line['mean'] is not None else float('nan'):.2f}",
-                        nan=line["nan_count"])
+        mean = line["mean"] if line["mean"] is not None else float("nan")
+        bar.set_postfix(best=f"{line['best_so_far']:.2f}", mean=f"{mean:.2f}", nan=line["nan_count"])
     bar.close()
 
     to_params = unit_to_params(space)
@@ -153,6 +160,36 @@ def run_search(
 
             write_report(out, engine, result, quiet=quiet)
     return result
+
+
+def _bookkeep(state: dict, g: int, es_state, xs: np.ndarray, fitness: np.ndarray) -> dict:
+    """Host-side (numpy) update of the generation counter and the best candidate so far."""
+    state = dict(state, es_state=es_state, generation=np.asarray(g + 1, np.int32))
+    finite = np.isfinite(fitness)
+    if finite.any():
+        i = int(np.argmax(np.where(finite, fitness, -np.inf)))
+        if fitness[i] > state["best_fitness"]:
+            state.update(best_x=xs[i], best_fitness=np.asarray(fitness[i], np.float32),
+                         best_generation=np.asarray(g, np.int32))
+    return state
+
+
+def _log_line(g: int, state: dict, fitness: np.ndarray, summary: dict, nan, wall: float, compile_s: float,
+              compiles: int) -> dict[str, Any]:
+    finite = np.isfinite(fitness)
+    return {
+        "generation": g,
+        "best": float(np.max(fitness[finite])) if finite.any() else None,
+        "mean": float(np.mean(fitness[finite])) if finite.any() else None,
+        "std": float(np.std(fitness[finite])) if finite.any() else None,
+        "nan_count": int(np.sum(np.asarray(nan))),
+        "best_so_far": float(state["best_fitness"]),
+        "best_so_far_generation": int(state["best_generation"]),
+        **{f"{k}_mean": float(np.nanmean(np.asarray(v))) for k, v in summary.items()},
+        "wall_s": round(wall, 3),
+        "compile_s": round(compile_s, 3),
+        "xla_compiles": compiles,
+    }
 
 
 def _write_best(out: Path, result: dict[str, Any], space) -> None:
