@@ -279,6 +279,7 @@ def save_dataset(directory: Path | str, manifest: dict[str, Any], pairs: dict[st
     validate(manifest, pairs, sft, reference, where=str(d))
     d.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a dataset is meant to be shared
     try:
         np.savez_compressed(tmp / PAIRS_FILE, **pairs)
         np.savez_compressed(tmp / SFT_FILE, **sft)
