@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import rollout, tasks
+from envs import pytree_io, rollout, tasks
 
 EXPERTS_NPZ = "experts.npz"
 EXPERTS_JSON = "experts.json"
@@ -74,22 +74,12 @@ def _template(obs_size: int, action_size: int, policy_hidden: tuple[int, ...]) -
 
 
 def _flatten(tree: Any) -> dict[str, np.ndarray]:
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
+    return pytree_io.flatten(tree)
 
 
 def _unflatten(template: Any, flat: dict[str, np.ndarray]) -> Any:
-    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-    leaves = []
-    for p, ref in paths:
-        k = jax.tree_util.keystr(p)
-        if k not in flat:
-            raise ValueError(f"expert checkpoint: missing array {k!r}")
-        arr = np.asarray(flat[k])
-        if arr.shape != np.shape(ref):
-            raise ValueError(f"expert checkpoint: array {k!r} has shape {arr.shape}, expected {np.shape(ref)}")
-        leaves.append(jnp.asarray(arr, dtype=jnp.asarray(ref).dtype))
-    return jax.tree_util.tree_unflatten(treedef, leaves)
+    # brax keeps a Python float (std_eps) among the normalizer leaves: cast rather than insist on dtypes.
+    return pytree_io.unflatten(template, flat, "expert checkpoint", cast_dtype=True)
 
 
 @dataclasses.dataclass

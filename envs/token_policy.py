@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from envs import pytree_io
+
 
 @dataclasses.dataclass(frozen=True)
 class TokenPolicySpec:
@@ -139,23 +141,10 @@ def greedy_tokens(logits: jax.Array) -> jax.Array:
 
 def flatten_params(params: Any) -> dict[str, np.ndarray]:
     """Parameter pytree -> {path: array} for .npz storage."""
-    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
+    return pytree_io.flatten(params)
 
 
 def unflatten_params(spec: TokenPolicySpec, flat: dict[str, np.ndarray], where: str = "policy") -> Any:
     """Inverse of flatten_params for a spec; a clear error names a missing or misshaped array."""
     template = jax.eval_shape(lambda: init_params(spec, jax.random.PRNGKey(0)))
-    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-    leaves = []
-    for p, ref in paths:
-        k = jax.tree_util.keystr(p)
-        if k not in flat:
-            raise ValueError(f"{where}: missing array {k!r}")
-        a = np.asarray(flat[k])
-        if a.shape != ref.shape:
-            raise ValueError(f"{where}: array {k!r} has shape {a.shape}, expected {ref.shape}")
-        if a.dtype != ref.dtype:
-            raise ValueError(f"{where}: array {k!r} has dtype {a.dtype}, expected {ref.dtype}")
-        leaves.append(jnp.asarray(a))
-    return jax.tree_util.tree_unflatten(treedef, leaves)
+    return pytree_io.unflatten(template, flat, where)
