@@ -8,9 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent / "envs" / "data"
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="MuJoCo diagnostic suite: tasks, experts, preference datasets")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -24,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("experts", help="train brax PPO experts and save checkpoints at several quality levels")
     e.add_argument("--task", required=True)
-    e.add_argument("--out", type=Path, default=None, help="directory (default envs/data/TASK/experts)")
+    e.add_argument("--out", type=Path, default=None,
+                   help="directory (default envs/data/TASK/experts; only the default updates the task's "
+                        "measured expert return)")
     e.add_argument("--timesteps", type=int, default=None, help="PPO environment steps")
     e.add_argument("--num-evals", type=int, default=None)
     e.add_argument("--seed", type=int, default=0)
@@ -85,7 +84,7 @@ def _cmd_experts(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, num_timesteps=args.timesteps)
     if args.num_evals is not None:
         cfg = dataclasses.replace(cfg, num_evals=args.num_evals)
-    out = args.out or DEFAULT_DATA_ROOT / args.task / "experts"
+    out = args.out or tasks.DATA_DIR / args.task / "experts"
     bar = tqdm(total=cfg.num_timesteps, unit="step", unit_scale=True, desc=f"PPO {args.task}",
                file=sys.stderr, dynamic_ncols=True)
 
@@ -95,7 +94,7 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     meta = experts.train_experts(args.task, out, cfg, progress=progress, eval_episodes=args.eval_episodes,
-                                 overwrite=args.overwrite)
+                                 overwrite=args.overwrite, record_measured=args.out is None)
     bar.close()
     wall = time.time() - t0
     experts.annotate(out, {"command": _command_line(), "wall_time_s": round(wall, 1)})

@@ -169,10 +169,13 @@ def train_experts(
     eval_episodes: int = 32,
     progress: Callable[[int, float, float], None] | None = None,
     overwrite: bool = False,
+    record_measured: bool = False,
 ) -> dict[str, Any]:
     """Train PPO experts, measure every checkpoint, save the graded levels to `out_dir`.
 
-    progress(step, eval_return, elapsed_s) is called at each brax evaluation.
+    progress(step, eval_return, elapsed_s) is called at each brax evaluation. With record_measured the
+    best checkpoint's return becomes the task's expert return in the registry (tasks.json); off by
+    default so that trial runs never move the normalized-score scale.
     """
     from brax.training.agents.ppo import train as ppo
 
@@ -266,6 +269,8 @@ def train_experts(
     }
     save_experts(out_dir, meta, [checkpoints[i][1] for i in idx], overwrite=overwrite)
     best_i = int(np.argmax(sto))
+    if not record_measured:
+        return meta
     tasks.update_measured(task_name, {
         "random_return": float(random_ret),
         "expert_return": float(sto[best_i]),
