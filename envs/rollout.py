@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from envs import tasks
+from envs import token_policy as tp
 
 # act_fn(obs, key) -> (env_action [act_dim] float, record pytree stored per step)
 ActFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, Any]]
@@ -88,8 +89,6 @@ def token_act_fn(
     apply: Callable[[Any, jax.Array], jax.Array], params: Any, n_bins: int, low: float, high: float, greedy: bool
 ) -> ActFn:
     """Token policy as an ActFn: sample (or argmax) a token per action dim, step with its bin center."""
-    from envs import token_policy as tp
-
     def act(obs: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         logits = apply(params, obs)
         tok = tp.greedy_tokens(logits) if greedy else tp.sample_tokens(logits, key)
@@ -107,8 +106,6 @@ def make_evaluate(task_name: str, spec: Any, greedy: bool = False) -> Callable[.
     Actions are sampled from the policy's token distribution unless greedy=True. Cached per (task, spec,
     greedy): the same function object lets jax reuse its traces across calls.
     """
-    from envs import token_policy as tp
-
     env = tasks.make_env(task_name)
     apply = tp.make_apply(spec)
 
