@@ -126,7 +126,12 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         "",
         md_table,
         "",
-        "Normalized return: 100 * (R - R_random) / (R_expert - R_random). Intervals: 95% t over seeds.",
+        "Normalized return: 100 * (R - R_random) / (R_expert - R_random), with R_random and R_expert measured "
+        f"over {', '.join(sorted({str(ds.manifest['properties']['episode_length']) for ds in engine.datasets}))}-step "
+        "episodes" + (f"; this search evaluated {cfg['eval']['episode_length']}-step episodes, so its scores are "
+                      "not on that 0-100 scale" if cfg["eval"]["episode_length"] not in
+                      (None, *[ds.manifest["properties"]["episode_length"] for ds in engine.datasets]) else "")
+        + ". Intervals: 95% t over seeds.",
         "",
         "![fitness](fitness.png)",
         "",

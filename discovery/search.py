@@ -82,6 +82,8 @@ def _template(es, es_params, x0, dim: int) -> dict[str, Any]:
         "best_x": np.zeros((dim,), np.float32),
         "best_fitness": np.asarray(-np.inf, np.float32),
         "best_generation": np.asarray(-1, np.int32),
+        # Key of the next generation (also derivable from the seed): kept so a checkpoint is self-contained.
+        "rng": np.zeros((2,), np.uint32),
     }
 
 
@@ -133,6 +135,7 @@ def run_search(
             es_state, xs, fitness, summary, nan = jax.block_until_ready(compiled(state["es_state"], key))
             wall = time.perf_counter() - t0
             state = _bookkeep(state, g, es_state, np.asarray(xs), np.asarray(fitness))
+            state["rng"] = np.asarray(jax.random.key_data(generation_key(cfg["seed"], g + 1)))
         line = _log_line(g, state, np.asarray(fitness), summary, nan, wall, compile_s if g == start else 0.0,
                          compiles.count)
         checkpoint.save(mngr, g + 1, state)
