@@ -60,6 +60,9 @@ def plot_losses(
     axes[0].set(xlabel="margin rho = Delta_w - Delta_l (nats)", ylabel="per-pair loss", title="Loss along the margin")
     axes[1].set(xlabel="margin rho (nats)", ylabel="-dL/drho", title="Push on the margin (> 0 widens it)")
     axes[1].axhline(0.0, color="0.6", lw=0.8)
+    for ax in axes[:2]:
+        # Losses span orders of magnitude (exp and squared terms): symlog keeps every curve readable.
+        ax.set_yscale("symlog", linthresh=1.0)
     if mirror_points:
         u = jnp.linspace(-6.0, -0.02, 300)
         for label, params in mirror_points:
@@ -67,8 +70,8 @@ def plot_losses(
             m = mirror_map(u, c.mirror_w, c.mirror_pl)
             # Mirror maps are compared up to an additive constant: anchor each at u = -1.
             m0 = mirror_map(jnp.asarray([-1.0]), c.mirror_w, c.mirror_pl)[0]
-            w = np.asarray(effective_weights(c.mirror_w))
-            axes[2].plot(u, m - m0, label=f"{label} (w={np.round(w, 2).tolist()})")
+            w = ", ".join(f"{x:.2f}" for x in np.asarray(effective_weights(c.mirror_w), float))
+            axes[2].plot(u, m - m0, label=f"{label} (w=[{w}])")
         axes[2].set(xlabel="score u (log-prob; per token when lam = 1)", ylabel="m(u) - m(-1)",
                     title="Mirror maps")
     for ax in axes:
