@@ -24,7 +24,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         out = Path(args.resume)
         cfg = None
     else:
-        cfg = load_config(args.config, args.set or [])
+        cfg = load_config(args.config or "quick", args.set or [])
         out = Path(args.out) if args.out else rd.default_run_dir(cfg["name"])
     _setup_jax()
     result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report)
@@ -108,7 +108,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="evolve a preference loss (CMA-ES over the MPO family)")
-    p.add_argument("--config", help="config file, or a name in experiments/configs (quick, paper)")
+    p.add_argument("--config", help="config file, or a name in experiments/configs: quick (default), paper")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config entry, e.g. --set strategy.population=16 (repeatable; JSON values)")
     p.add_argument("--out", help="run directory (default runs/NAME-DATE-TIME); must be new or empty")
