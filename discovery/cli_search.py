@@ -27,7 +27,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         cfg = load_config(args.config or "quick", args.set or [])
         out = Path(args.out) if args.out else rd.default_run_dir(cfg["name"])
     _setup_jax()
-    result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report)
+    try:
+        result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; every finished generation is checkpointed: mpo search --resume {out}")
+        return 130
     if not args.quiet:
         print(f"best fitness {result['best_fitness']:.2f} (generation {result['best_generation']}); run directory: {out}")
     return 0

@@ -117,6 +117,8 @@ def run_search(
     start = 0
     if resume:
         start, state = checkpoint.restore(mngr, state)
+        if start >= cfg["generations"] and (out / "best.json").exists() and (not report or (out / "report.md").exists()):
+            raise ValueError(f"--resume: {out} already finished all {cfg['generations']} generations; nothing to do")
         # Lines past the checkpoint belong to work that was lost; the resumed run writes them again.
         rd.write_log(out, [line for line in rd.read_log(out) if line["generation"] < start])
     total = cfg["generations"]

@@ -48,6 +48,8 @@ def test_resumed_search_equals_uninterrupted(tmp_path):
 
     with pytest.raises(FileExistsError, match="not empty"):
         run_search(cfg, tmp_path / "full", quiet=True, report=False)
+    with pytest.raises(ValueError, match="already finished all 4 generations"):
+        run_search(None, tmp_path / "full", resume=True, quiet=True, report=False)
 
 
 def nan_when_gamma_positive(params, batch, tau):
