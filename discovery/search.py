@@ -105,9 +105,11 @@ def run_search(
     out = Path(out)
     if resume:
         cfg = rd.read_config(out)
-    else:
+    elif out.exists() and any(out.iterdir()):
+        rd.create(out, cfg)  # raises before any work: the directory is taken
+    engine = build_engine(cfg)  # loads and validates the datasets before anything is written
+    if not resume:
         rd.create(out, cfg)
-    engine = build_engine(cfg)
     space, dim = engine.space, engine.space.size
     es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
