@@ -89,6 +89,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "mixed-quality": {"response_levels": ("q10", "q100")},
     # T comparable to typical return gaps of 48-step hopper segments: labels are informative but soft.
     "high-temperature": {"bt_temperature": 10.0},
+    # The reference's own behaviour (q50 prompts and responses) judged over 150 steps, long enough that
+    # labels mostly mean "stays up longer": the setting on which DPO measurably raises the episode return
+    # (48-step labels reward speed, which shortens episodes; see the engine issue's closing note).
+    "on-policy-long": {"prompt_level": "q50", "response_levels": ("q50",), "horizon": 150},
 }
 
 
