@@ -10,9 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from discovery import run_dir as rd
+from discovery.engine import search_space
 from search_spaces.mpo import MPOParams, mpo_loss
-from search_spaces.points import mpo_point
-from search_spaces.search_space import SearchSpace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,12 +24,6 @@ class LoadedLoss:
 
     def fn(self, batch, tau=0.0):
         return self.loss_fn(self.params, batch, tau)
-
-
-def space_for(cfg: dict[str, Any]) -> SearchSpace:
-    loss = cfg["loss"]
-    kwargs = {k: tuple(loss[k]) for k in ("fields", "temporal") if loss[k] is not None}
-    return SearchSpace(fixed=mpo_point(loss["init"], **loss["init_hparams"]), **kwargs)
 
 
 def load(path: str | Path) -> LoadedLoss:
@@ -46,7 +39,7 @@ def load(path: str | Path) -> LoadedLoss:
         cfg = rd.read_config(run)
     except json.JSONDecodeError as err:
         raise ValueError(f"{best_file}: corrupt JSON ({err})") from None
-    space = space_for(cfg)
+    space = search_space(cfg)
     vec = np.asarray(best.get("vector", []), np.float32)
     if vec.shape != (space.size,):
         raise ValueError(f"{best_file}: 'vector' has {vec.size} entries; the run's search space has {space.size}")

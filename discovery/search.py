@@ -75,9 +75,10 @@ class CompileCounter:
         jax.monitoring.unregister_event_duration_listener(self)
 
 
-def _template(es, es_params, x0, dim: int) -> dict[str, Any]:
+def _initial_state(es, es_params, x0, dim: int, seed: int) -> dict[str, Any]:
+    """The state before generation 0; also the restore template (same structure, shapes, dtypes)."""
     return {
-        "es_state": es.init(jax.random.key(0), x0, es_params),
+        "es_state": es.init(jax.random.fold_in(jax.random.key(seed), INIT_STREAM), x0, es_params),
         "generation": np.asarray(0, np.int32),
         "best_x": np.zeros((dim,), np.float32),
         "best_fitness": np.asarray(-np.inf, np.float32),
@@ -114,8 +115,7 @@ def run_search(
     es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
     mngr = checkpoint.manager(out)
-    state = _template(es, es_params, x0, dim)
-    state["es_state"] = es.init(jax.random.fold_in(jax.random.key(cfg["seed"]), INIT_STREAM), x0, es_params)
+    state = _initial_state(es, es_params, x0, dim, cfg["seed"])
     start = 0
     if resume:
         start, state = checkpoint.restore(mngr, state)
