@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli_losses",
     "discovery.cli_data",
     "discovery.cli_games",
+    "discovery.cli_robustness",
 )
 
 

@@ -108,9 +108,12 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 def _register_datasets(sub: argparse._SubParsersAction) -> None:
     from envs.settings import setting_names
 
+    from envs.text_settings import setting_names as text_setting_names
+
     m = sub.add_parser("make", help="generate a preference dataset with its reference policy")
-    m.add_argument("--task", required=True)
-    m.add_argument("--setting", required=True, help=f"one of: {', '.join(setting_names())}")
+    m.add_argument("--task", required=True, help="a MuJoCo task, or 'text' for the synthetic text domain")
+    m.add_argument("--setting", required=True, help=f"MuJoCo: {', '.join(setting_names())}; "
+                                                    f"text: {', '.join(text_setting_names())}")
     m.add_argument("--out", type=Path, required=True, help="new dataset directory")
     m.add_argument("--experts", type=Path, default=None, help="experts directory (default envs/data/TASK/experts)")
     m.add_argument("--seed", type=int, default=None)
@@ -123,6 +126,9 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--sft-episodes", type=int, default=None)
     m.add_argument("--bc-steps", type=int, default=None)
     m.add_argument("--eval-episodes", type=int, default=None)
+    m.add_argument("--length-bias", type=float, default=None,
+                   help="text only: the labeller sees r* + LENGTH_BIAS * len(y)")
+    m.add_argument("--sft-steps", type=int, default=None, help="text only: SFT training steps")
     m.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     m.set_defaults(func=_cmd_make)
 
@@ -132,8 +138,43 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_cmd_show)
 
 
+TEXT_ONLY = ("length_bias", "sft_steps")
+MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes")
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], task: str) -> None:
+    given = [n for n in names if getattr(args, n) is not None]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ValueError(f"{flags}: not an option of --task {task}")
+
+
+def _cmd_make_text(args: argparse.Namespace) -> int:
+    from envs.text_settings import make_config
+
+    _refuse(args, MUJOCO_ONLY, "text")
+    cfg = make_config(args.setting, seed=args.seed, n_pairs=args.n_pairs, bt_temperature=args.temperature,
+                      flip_eps=args.eps, length_bias=args.length_bias, sft_steps=args.sft_steps)
+    _setup_jax()
+    from envs import dataset_report
+    from envs.text_dataset import build_text_dataset
+
+    t0 = time.time()
+    ds = build_text_dataset(
+        cfg, args.out, overwrite=args.overwrite,
+        log=lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True),
+        provenance={"command": _command_line()},
+    )
+    print(dataset_report.summary_text(ds))
+    return 0
+
+
 def _cmd_make(args: argparse.Namespace) -> int:
     from envs.settings import make_config
+
+    if args.task == "text":
+        return _cmd_make_text(args)
+    _refuse(args, TEXT_ONLY, args.task)
 
     cfg = make_config(
         args.task, args.setting, seed=args.seed, n_pairs=args.n_pairs, horizon=args.horizon, n_bins=args.bins,

@@ -22,7 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "strategy": {"name": "cma_es", "population": 8, "sigma": 0.1},  # sigma in units of each coordinate's box
     "loss": {"init": "sigmoid", "init_hparams": {}, "fields": None, "temporal": None},
     "inner": {"steps": 100, "batch_size": 32, "learning_rate": 1e-3, "max_grad_norm": 1.0},
-    "eval": {"episodes": 2, "episode_length": None, "heldout_fraction": 0.125, "greedy": False},
+    # MuJoCo: episodes per evaluation; text: sampled responses per held-out prompt, `prompts` of them
+    # (episode_length must be null and greedy false for text datasets)
+    "eval": {"episodes": 2, "episode_length": None, "heldout_fraction": 0.125, "greedy": False, "prompts": 256},
     "report": {"baselines": ["sigmoid", "ipo", "simpo", "discopop"], "seeds": 4, "episodes": 4},
 }
 
@@ -121,4 +123,6 @@ def validate(cfg: dict[str, Any]) -> None:
     need("report.episodes", isinstance(cfg["report"]["episodes"], int) and cfg["report"]["episodes"] >= 1,
          "an integer >= 1")
     InnerConfig(**cfg["inner"])
-    EvalConfig(**cfg["eval"])
+    need("eval.prompts", isinstance(cfg["eval"]["prompts"], int) and cfg["eval"]["prompts"] >= 1,
+         "an integer >= 1 (held-out prompts per evaluation on text datasets)")
+    EvalConfig(**{k: v for k, v in cfg["eval"].items() if k != "prompts"})

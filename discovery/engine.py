@@ -7,6 +7,7 @@ from typing import Any, Callable
 from discovery.config import resolve_path
 from discovery.inner import InnerConfig, make_inner
 from discovery.mujoco_domain import EvalConfig, make_mujoco_domain
+from discovery.text_domain import TextEvalConfig, make_text_domain
 from envs.dataset_io import PreferenceDataset, load_dataset
 from search_spaces.mpo import MPOParams, mpo_loss
 from search_spaces.points import mpo_point
@@ -26,11 +27,25 @@ class Engine:
         return [make_inner(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
     def domains(self, episodes: int | None = None) -> list:
-        """One MuJoCo domain per dataset (`episodes` overrides the evaluation count)."""
+        """One domain per dataset, of the dataset's own kind (`episodes` overrides the evaluation count:
+        MuJoCo episodes, or sampled responses per held-out prompt for text)."""
         eval_cfg = dict(self.cfg["eval"])
         if episodes is not None:
             eval_cfg["episodes"] = episodes
-        return [make_mujoco_domain(ds, EvalConfig(**eval_cfg)) for ds in self.datasets]
+        return [make_domain(ds, eval_cfg) for ds in self.datasets]
+
+
+def make_domain(ds: PreferenceDataset, eval_cfg: dict[str, Any]):
+    """Dispatch on the dataset's domain (manifest "domain"; absent = mujoco)."""
+    if ds.domain == "text":
+        return make_text_domain(ds, TextEvalConfig.from_eval(eval_cfg))
+    return make_mujoco_domain(ds, mujoco_eval_config(eval_cfg))
+
+
+def mujoco_eval_config(eval_cfg: dict[str, Any]) -> EvalConfig:
+    """The MuJoCo fields of the config's `eval` block (the others belong to other domains)."""
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    return EvalConfig(**{k: v for k, v in eval_cfg.items() if k in names})
 
 
 def search_space(cfg: dict[str, Any]) -> SearchSpace:

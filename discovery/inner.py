@@ -28,8 +28,10 @@ class Domain(NamedTuple):
     train_pairs: dict  # arrays with a leading pair axis, consumed by `logps`
     heldout_pairs: dict  # pairs never trained on: accuracy and implicit-reward margins
     logps: LogpFn
-    evaluate: Callable[[Any, jax.Array], dict]  # (params, key) -> {"score", "return", "length"}
-    kl: Callable[[Any], chex.Array]  # KL(pi || pi_ref) on dataset prompts
+    evaluate: Callable[[Any, jax.Array], dict]  # (params, key) -> {"score", "return", "length"[, "kl"]}
+    # KL(pi || pi_ref) on dataset prompts; None when `evaluate` returns "kl" itself (text estimates it from
+    # its samples, which need the evaluation key)
+    kl: Callable[[Any], chex.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +67,9 @@ def make_inner(domain: Domain, loss_fn: Callable, cfg: InnerConfig) -> Callable[
     ref_heldout = jax.jit(domain.logps)(domain.init_params, domain.heldout_pairs)
     opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
 
-    def run(loss_params: Any, key: jax.Array) -> dict:
+    def run(loss_params: Any, key: jax.Array, lr_scale: chex.Numeric = 1.0) -> dict:
+        """`lr_scale` multiplies the learning rate; it is an array input so a learning-rate grid vmaps (Adam's
+        step is linear in its learning rate, so scaling the update is exactly Adam at lr * lr_scale)."""
         k_train, k_eval = jax.random.split(key)
 
         def step(carry, xs):
@@ -82,6 +86,7 @@ def make_inner(domain: Domain, loss_fn: Callable, cfg: InnerConfig) -> Callable[
 
             value, grads = jax.value_and_grad(mean_loss)(params)
             updates, opt_state = opt.update(grads, opt_state, params)
+            updates = jax.tree.map(lambda u: u * lr_scale, updates)
             return (optax.apply_updates(params, updates), opt_state), value
 
         xs = (jnp.arange(cfg.steps, dtype=jnp.float32), jax.random.split(k_train, cfg.steps))
@@ -97,7 +102,7 @@ def make_inner(domain: Domain, loss_fn: Callable, cfg: InnerConfig) -> Callable[
             "fitness": jnp.where(ok, ev["score"], jnp.nan),
             "return": ev["return"],
             "length": ev["length"],
-            "kl": domain.kl(params),
+            "kl": ev["kl"] if "kl" in ev else domain.kl(params),
             "logratio_chosen": d_w.mean(),
             "logratio_rejected": d_l.mean(),
             "heldout_accuracy": jnp.mean(d_w - d_l > 0),

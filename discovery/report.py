@@ -91,6 +91,25 @@ def table(results: dict[str, dict[str, np.ndarray]]) -> tuple[list[dict[str, Any
     return rows, "\n".join(lines)
 
 
+def score_note(cfg: dict[str, Any], datasets: Sequence[Any]) -> str:
+    """What the fitness column means for the datasets' domains."""
+    notes = []
+    mujoco = [ds for ds in datasets if ds.domain == "mujoco"]
+    if mujoco:
+        lengths = [ds.manifest["properties"]["episode_length"] for ds in mujoco]
+        notes.append(
+            "MuJoCo: normalized return 100 * (R - R_random) / (R_expert - R_random), with R_random and R_expert "
+            f"measured over {', '.join(sorted({str(x) for x in lengths}))}-step episodes"
+            + (f"; this search evaluated {cfg['eval']['episode_length']}-step episodes, so its scores are not on "
+               "that 0-100 scale" if cfg["eval"]["episode_length"] not in (None, *lengths) else "") + ".")
+    if len(mujoco) < len(datasets):
+        notes.append("Text: score 100 * (R - R_sft) / (R_opt - R_sft) of the mean true reward R of sampled "
+                     "responses on held-out prompts (0 = the SFT policy, 100 = the best achievable); "
+                     "'raw return' is R, 'episode length' the mean response length in tokens, KL is estimated "
+                     "from the samples.")
+    return " ".join(notes)
+
+
 def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool = False) -> str:
     """Re-evaluate the discovered loss on held-out seeds next to the reference and the baselines."""
     from discovery.plots import plot_fitness, plot_loss_shape
@@ -126,12 +145,7 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         "",
         md_table,
         "",
-        "Normalized return: 100 * (R - R_random) / (R_expert - R_random), with R_random and R_expert measured "
-        f"over {', '.join(sorted({str(ds.manifest['properties']['episode_length']) for ds in engine.datasets}))}-step "
-        "episodes" + (f"; this search evaluated {cfg['eval']['episode_length']}-step episodes, so its scores are "
-                      "not on that 0-100 scale" if cfg["eval"]["episode_length"] not in
-                      (None, *[ds.manifest["properties"]["episode_length"] for ds in engine.datasets]) else "")
-        + ". Intervals: 95% t over seeds.",
+        score_note(cfg, engine.datasets) + " Intervals: 95% t over seeds.",
         "",
         "![fitness](fitness.png)",
         "",

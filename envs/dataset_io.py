@@ -1,6 +1,8 @@
 """Preference-dataset file format: arrays (.npz) plus a JSON manifest, validated on load.
 
-A dataset directory holds
+Two domains share the format (manifest field "domain": "mujoco", the default when absent, or "text");
+each has its own sizes, array schema, value checks and reference-policy spec (DOMAINS below), while
+checksums, loading and atomic writing are common. A dataset directory holds
   manifest.json   task, sizes, properties (the full generator config), seed, versions, checksums, provenance
   pairs.npz       prompts and chosen/rejected responses (PAIR_ARRAYS)
   sft.npz         the SFT split the reference policy was cloned from (SFT_ARRAYS)
@@ -19,10 +21,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from envs import pytree_io
+from envs import text_policy as xp
 from envs import token_policy as tp
 
 FORMAT_VERSION = 1
@@ -32,6 +36,7 @@ SFT_FILE = "sft.npz"
 REFERENCE_FILE = "reference.npz"
 
 REQUIRED_SIZES = ("n_pairs", "horizon", "obs_dim", "act_dim", "n_bins", "nq", "nv", "n_sft")
+TEXT_REQUIRED_SIZES = ("n_pairs", "prompt_len", "max_len", "vocab", "n_sft")
 REQUIRED_FIELDS = ("format_version", "task", "sizes", "properties", "seed", "versions", "arrays",
                    "checksum", "reference")
 
@@ -95,8 +100,12 @@ class PreferenceDataset:
     manifest: dict[str, Any]
     pairs: dict[str, np.ndarray]
     sft: dict[str, np.ndarray]
-    reference_spec: tp.TokenPolicySpec
+    reference_spec: Any  # tp.TokenPolicySpec (mujoco) or text_policy.TextPolicySpec (text)
     reference_params: Any
+
+    @property
+    def domain(self) -> str:
+        return domain_of(self.manifest)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -115,20 +124,27 @@ def _check_manifest(m: Any, where: str) -> None:
         raise DatasetError(f"{where}: manifest is missing field(s) {', '.join(missing)}")
     if m["format_version"] != FORMAT_VERSION:
         raise DatasetError(f"{where}: format_version is {m['format_version']!r}, this code reads {FORMAT_VERSION}")
+    domain = domain_of(m, where)
     sizes = m["sizes"]
-    miss = [k for k in REQUIRED_SIZES if k not in sizes]
+    required = DOMAINS[domain].required_sizes
+    miss = [k for k in required if k not in sizes]
     if miss:
         raise DatasetError(f"{where}: manifest sizes are missing {', '.join(miss)}")
-    for k in REQUIRED_SIZES:
+    for k in required:
         if not isinstance(sizes[k], int) or sizes[k] < (0 if k == "n_sft" else 1):
             raise DatasetError(f"{where}: manifest sizes.{k} must be a positive integer, got {sizes[k]!r}")
+    if "spec" not in m["reference"]:
+        raise DatasetError(f"{where}: manifest reference.spec is missing")
+    DOMAINS[domain].check_manifest(m, where)
+
+
+def _check_mujoco_manifest(m: dict[str, Any], where: str) -> None:
+    sizes = m["sizes"]
     task = m["task"]
     for k, s in (("obs_size", "obs_dim"), ("action_size", "act_dim")):
         if task.get(k) != sizes[s]:
             raise DatasetError(f"{where}: manifest task.{k}={task.get(k)} does not match sizes.{s}={sizes[s]}")
     ref = m["reference"]
-    if "spec" not in ref:
-        raise DatasetError(f"{where}: manifest reference.spec is missing")
     if ref["spec"].get("n_bins") != sizes["n_bins"]:
         raise DatasetError(f"{where}: reference.spec.n_bins={ref['spec'].get('n_bins')} does not match "
                            f"sizes.n_bins={sizes['n_bins']}")
@@ -204,21 +220,141 @@ def validate(manifest: dict[str, Any], pairs: dict[str, np.ndarray], sft: dict[s
              reference: dict[str, np.ndarray], where: str = "dataset", check_checksums: bool = True) -> Any:
     """Validate everything; return the reference parameter pytree. Raises DatasetError."""
     _check_manifest(manifest, where)
+    dom = DOMAINS[domain_of(manifest, where)]
     s = manifest["sizes"]
-    _check_arrays(pairs, pair_schema(s), PAIRS_FILE)
-    _check_arrays(sft, sft_schema(s), SFT_FILE)
+    _check_arrays(pairs, dom.pair_schema(s), PAIRS_FILE)
+    _check_arrays(sft, dom.sft_schema(s), SFT_FILE)
+    spec = dom.spec(manifest, where)
+    try:
+        params = dom.unflatten(spec, reference, REFERENCE_FILE)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+    dom.check_values(pairs, sft, s)
+    if check_checksums:
+        _check_checksums(manifest, {PAIRS_FILE: pairs, SFT_FILE: sft, REFERENCE_FILE: reference})
+    return params
+
+
+def _mujoco_spec(manifest: dict[str, Any], where: str) -> tp.TokenPolicySpec:
+    s = manifest["sizes"]
     spec = tp.TokenPolicySpec.from_json(manifest["reference"]["spec"])
     if spec.obs_dim != s["obs_dim"] or spec.act_dim != s["act_dim"]:
         raise DatasetError(f"{where}: reference.spec sizes ({spec.obs_dim}, {spec.act_dim}) do not match "
                            f"sizes (obs_dim={s['obs_dim']}, act_dim={s['act_dim']})")
+    return spec
+
+
+# --- the text domain (envs/text_task.py): token prompts and EOS-terminated responses ---------------------
+
+def text_pair_schema(s: dict[str, int]) -> dict[str, tuple[tuple[int, ...], str]]:
+    P, k, T = s["n_pairs"], s["prompt_len"], s["max_len"]
+    schema: dict[str, tuple[tuple[int, ...], str]] = {
+        "prompt_tokens": ((P, k), "int32"),
+        "p_chosen": ((P,), "float32"),
+        "flipped": ((P,), "bool"),
+    }
+    for side in ("chosen", "rejected"):
+        schema.update({
+            f"{side}_tokens": ((P, T), "int32"),
+            f"{side}_mask": ((P, T), "bool"),
+            f"{side}_length": ((P,), "int32"),  # content tokens before EOS
+            f"{side}_reward": ((P,), "float32"),  # true reward r*
+            f"{side}_biased_reward": ((P,), "float32"),  # what the labeller saw
+            f"{side}_level": ((P,), "int32"),  # index into properties.response_temperatures
+        })
+    return schema
+
+
+def text_sft_schema(s: dict[str, int]) -> dict[str, tuple[tuple[int, ...], str]]:
+    N, k, T = s["n_sft"], s["prompt_len"], s["max_len"]
+    return {"sft_prompt_tokens": ((N, k), "int32"), "sft_tokens": ((N, T), "int32"), "sft_level": ((N,), "int32")}
+
+
+def _check_text_manifest(m: dict[str, Any], where: str) -> None:
+    sizes, task, spec = m["sizes"], m["task"], m["reference"]["spec"]
+    if task.get("name") != "text":
+        raise DatasetError(f"{where}: manifest task.name is {task.get('name')!r}; a text dataset needs 'text'")
+    for k in ("vocab", "prompt_len", "max_len"):
+        if task.get(k) != sizes[k]:
+            raise DatasetError(f"{where}: manifest task.{k}={task.get(k)} does not match sizes.{k}={sizes[k]}")
+        if spec.get(k) != sizes[k]:
+            raise DatasetError(f"{where}: manifest reference.spec.{k}={spec.get(k)} does not match sizes.{k}={sizes[k]}")
+    for k in ("random_reward", "sft_reward", "optimal_reward"):
+        if not isinstance(task.get(k), (int, float)) or not np.isfinite(task[k]):
+            raise DatasetError(f"{where}: manifest task.{k} must be a finite number, got {task.get(k)!r}")
+    if not task["optimal_reward"] > task["sft_reward"]:
+        raise DatasetError(f"{where}: manifest task.optimal_reward ({task['optimal_reward']}) must exceed "
+                           f"task.sft_reward ({task['sft_reward']}): scores are normalized between them")
+
+
+def _text_spec(manifest: dict[str, Any], where: str) -> xp.TextPolicySpec:
     try:
-        params = tp.unflatten_params(spec, reference, where=REFERENCE_FILE)
-    except ValueError as err:
-        raise DatasetError(str(err)) from None
-    _check_values(pairs, sft, s["n_bins"])
-    if check_checksums:
-        _check_checksums(manifest, {PAIRS_FILE: pairs, SFT_FILE: sft, REFERENCE_FILE: reference})
-    return params
+        return xp.TextPolicySpec.from_json(manifest["reference"]["spec"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise DatasetError(f"{where}: manifest reference.spec is not a text policy spec ({type(err).__name__}: {err})") from None
+
+
+def _text_response_mask(tokens: np.ndarray) -> np.ndarray:
+    is_eos = tokens == 0
+    return (np.cumsum(is_eos, axis=-1) - is_eos) == 0
+
+
+def _check_text_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray], s: dict[str, int]) -> None:
+    V = s["vocab"]
+    for fname, arrays, names in ((PAIRS_FILE, pairs, ("prompt_tokens", "chosen_tokens", "rejected_tokens")),
+                                 (SFT_FILE, sft, ("sft_prompt_tokens", "sft_tokens"))):
+        for name in names:
+            t = arrays[name]
+            if t.size and (t.min() < 0 or t.max() >= V):
+                bad = np.argwhere((t < 0) | (t >= V))[0]
+                raise DatasetError(f"{fname}: array {name!r} has token {int(t[tuple(bad)])} out of range [0, {V}) "
+                                   f"at index {tuple(int(i) for i in bad)}")
+    for side in ("chosen", "rejected"):
+        tok, mask, length = pairs[f"{side}_tokens"], pairs[f"{side}_mask"], pairs[f"{side}_length"]
+        want = _text_response_mask(tok)
+        if np.any(mask != want):
+            i = int(np.argmax(np.any(mask != want, axis=-1)))
+            raise DatasetError(f"{PAIRS_FILE}: {side}_mask[{i}] must mark the response up to and including its "
+                               f"first EOS (token 0)")
+        n = np.sum(want & (tok != 0), axis=-1)
+        if np.any(n != length):
+            i = int(np.argmax(n != length))
+            raise DatasetError(f"{PAIRS_FILE}: {side}_length[{i}]={int(length[i])} but {side}_tokens[{i}] has "
+                               f"{int(n[i])} content tokens before EOS")
+        for name in (f"{side}_reward", f"{side}_biased_reward"):
+            if not np.all(np.isfinite(pairs[name])):
+                raise DatasetError(f"{PAIRS_FILE}: array {name!r} must be finite")
+    p = pairs["p_chosen"]
+    if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
+        raise DatasetError(f"{PAIRS_FILE}: p_chosen must be probabilities in [0, 1]")
+
+
+class DomainFormat(NamedTuple):
+    """What differs between domains in the file format."""
+
+    required_sizes: tuple[str, ...]
+    pair_schema: Callable[[dict[str, int]], dict[str, tuple[tuple[int, ...], str]]]
+    sft_schema: Callable[[dict[str, int]], dict[str, tuple[tuple[int, ...], str]]]
+    check_manifest: Callable[[dict[str, Any], str], None]
+    spec: Callable[[dict[str, Any], str], Any]  # (manifest, where) -> the reference policy's spec
+    unflatten: Callable[[Any, dict[str, np.ndarray], str], Any]
+    check_values: Callable[[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, int]], None]
+
+
+DOMAINS: dict[str, DomainFormat] = {
+    "mujoco": DomainFormat(REQUIRED_SIZES, pair_schema, sft_schema, _check_mujoco_manifest, _mujoco_spec,
+                           tp.unflatten_params, lambda p, f, s: _check_values(p, f, s["n_bins"])),
+    "text": DomainFormat(TEXT_REQUIRED_SIZES, text_pair_schema, text_sft_schema, _check_text_manifest, _text_spec,
+                         xp.unflatten_params, _check_text_values),
+}
+
+
+def domain_of(manifest: dict[str, Any], where: str = "dataset") -> str:
+    """The manifest's domain: "mujoco" when the field is absent (datasets made before text existed)."""
+    domain = manifest.get("domain", "mujoco")
+    if domain not in DOMAINS:
+        raise DatasetError(f"{where}: manifest domain is {domain!r}; allowed values: {', '.join(DOMAINS)}")
+    return domain
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -249,7 +385,7 @@ def load_dataset(directory: Path | str) -> PreferenceDataset:
     sft = _read_npz(d / SFT_FILE)
     ref = _read_npz(d / REFERENCE_FILE)
     params = validate(manifest, pairs, sft, ref, where=str(d))
-    spec = tp.TokenPolicySpec.from_json(manifest["reference"]["spec"])
+    spec = DOMAINS[domain_of(manifest)].spec(manifest, str(d))
     return PreferenceDataset(d, manifest, pairs, sft, spec, params)
 
 
@@ -274,7 +410,7 @@ def save_dataset(directory: Path | str, manifest: dict[str, Any], pairs: dict[st
     d = Path(directory)
     if d.exists() and (not d.is_dir() or any(d.iterdir())) and not overwrite:
         raise FileExistsError(f"{d} already exists and is not empty; choose another --out or pass --overwrite")
-    reference = tp.flatten_params(reference_params)
+    reference = pytree_io.flatten(reference_params)
     manifest = finalize_manifest(manifest, pairs, sft, reference)
     validate(manifest, pairs, sft, reference, where=str(d))
     d.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,10 @@ def _quantiles(x: np.ndarray) -> str:
 
 
 def summary_text(ds: PreferenceDataset) -> str:
+    if ds.domain == "text":
+        from envs import text_report
+
+        return text_report.summary_text(ds)
     m, p, s = ds.manifest, ds.pairs, ds.sizes
     props, ref, task = m["properties"], m["reference"], m["task"]
     rc, rr = p["chosen_return"], p["rejected_return"]
@@ -54,6 +58,10 @@ def summary_text(ds: PreferenceDataset) -> str:
 
 
 def save_png(ds: PreferenceDataset, path: Path | str) -> Path:
+    if ds.domain == "text":
+        from envs import text_report
+
+        return text_report.save_png(ds, path)
     import matplotlib
 
     matplotlib.use("Agg")
