@@ -24,9 +24,13 @@ def cli() -> int:
     args = p.parse_args()
     if args.smoke:
         out = Path(tempfile.mkdtemp()) / "robustness.md"
-        return main(["robustness", "--losses", "sigmoid,ln_dpo", "--beta-scales", "1,2", "--lrs", "1e-3",
-                     "--seeds", "1", "--steps", "10", "--prompts", "32", "--out", str(out)])
-    return main(["robustness", "--out", str(REPORT), "--force"])
+        argv = ["robustness", "--losses", "sigmoid,ln_dpo", "--beta-scales", "1,2", "--lrs", "1e-3", "--seeds", "1",
+                "--steps", "10", "--prompts", "32", "--out", str(out)]
+    else:
+        argv = ["robustness", "--out", str(REPORT.relative_to(Path.cwd()) if REPORT.is_relative_to(Path.cwd())
+                                            else REPORT), "--force"]
+    sys.argv = ["mpo", *argv]  # the report records the equivalent `mpo` command line
+    return main(argv)
 
 
 if __name__ == "__main__":
