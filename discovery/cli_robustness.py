@@ -66,10 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--losses", help="comma list of zoo losses with a beta (default sigmoid,ln_dpo,simpo,ipo,discopop)")
     p.add_argument("--beta-scales", help="comma list of multipliers of each loss's default beta (default 0.25,0.5,1,2,4)")
     p.add_argument("--lrs", help="comma list of learning rates (default 1e-4,3e-4,1e-3,3e-3)")
-    p.add_argument("--seeds", type=int, default=None, help="inner seeds per grid point (default 2)")
+    p.add_argument("--seeds", type=int, default=None, help="inner seeds per grid point (default 4)")
     p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default 150)")
     p.add_argument("--batch-size", type=int, default=None, help="pairs per step (default 32)")
-    p.add_argument("--prompts", type=int, default=256, help="held-out prompts per evaluation (text; default 256)")
+    p.add_argument("--prompts", type=int, default=512, help="held-out prompts per evaluation (text; default 512)")
     p.add_argument("--samples", type=int, default=1,
                    help="sampled responses per prompt (text) or episodes (MuJoCo) per evaluation (default 1)")
     p.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ class RobustnessPlan:
     losses: tuple[str, ...] = ("sigmoid", "ln_dpo", "simpo", "ipo", "discopop")
     beta_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)  # x each loss's published default beta
     learning_rates: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3)
-    seeds: int = 2
+    seeds: int = 4
     steps: int = 150
     batch_size: int = 32
     max_grad_norm: float = 1.0
@@ -105,6 +105,11 @@ def summarize(grid: dict[str, Any]) -> dict[str, Any]:
         "worst": float(flat.min()),
         "frac_within_90pct": float(np.mean(flat >= thresh)),
         "nan_cells": int(failed.sum()),
+        "frac_above_sft": float(np.mean(flat > 0)),
+        # typical standard error of a cell's seed mean: differences between cells smaller than ~2 of these
+        # are noise (evaluation samples and training seeds)
+        "cell_se": float(np.nanmedian(grid["fitness"].std(-1, ddof=1) / np.sqrt(grid["fitness"].shape[-1])))
+        if grid["fitness"].shape[-1] > 1 else float("nan"),
         "best_beta": float(grid["betas"][b]),
         "best_lr": float(grid["learning_rates"][l]),
         "length_at_best": float(grid["length"].mean(-1)[b, l]),

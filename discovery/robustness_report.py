@@ -63,12 +63,13 @@ def plot_length_quality(grids: Sequence[dict[str, Any]], reference: dict[str, fl
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| loss | best | median | worst | within 90% of best | NaN cells | best at (beta, lr) | "
-             "length at best | KL at best | mean length over grid | median KL over grid |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| loss | best | median | worst | within 90% of best | above SFT | cell s.e. | NaN cells | "
+             "best at (beta, lr) | length at best | KL at best | mean length over grid | median KL over grid |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['loss']} | {r['best']:.1f} | {r['median']:.1f} | {r['worst']:.1f} | "
-                     f"{100 * r['frac_within_90pct']:.0f}% | {r['nan_cells']} | ({r['best_beta']:.3g}, "
+                     f"{100 * r['frac_within_90pct']:.0f}% | {100 * r['frac_above_sft']:.0f}% | {r['cell_se']:.1f} | "
+                     f"{r['nan_cells']} | ({r['best_beta']:.3g}, "
                      f"{_fmt_lr(r['best_lr'])}) | {r['length_at_best']:.2f} | {r['kl_at_best']:.2f} | "
                      f"{r['length_mean']:.2f} | {r['kl_median']:.2f} |")
     return "\n".join(lines)
@@ -88,6 +89,7 @@ def grid_table(g: dict[str, Any]) -> str:
 def findings(result: dict[str, Any]) -> list[str]:
     """The questions of the study, answered from the numbers (whichever way they come out)."""
     rows = {r["loss"]: r for r in result["summaries"]}
+    grids = {g["loss"]: g for g in result["grids"]}
     ref = result["reference"]
     out = []
     if "sigmoid" in rows and "ln_dpo" in rows:
@@ -98,6 +100,12 @@ def findings(result: dict[str, Any]) -> list[str]:
             f"LN-DPO's ({d['length_at_best']:.2f} vs {ln['length_at_best']:.2f} tokens; the SFT policy writes "
             f"{ref['length']:.2f}); averaged over the whole grid, {d['length_mean']:.2f} (DPO) vs "
             f"{ln['length_mean']:.2f} (LN-DPO).")
+        gd, gl = grids["sigmoid"], grids["ln_dpo"]
+        if np.allclose(gd["betas"], gl["betas"]) and np.allclose(gd["learning_rates"], gl["learning_rates"]):
+            diff = gd["length"].mean(-1) - gl["length"].mean(-1)  # same (beta, lr) cell, same seeds
+            out.append(f"- Same (beta, lr) cell, same seeds: DPO's responses are longer than LN-DPO's in "
+                       f"{int(np.sum(diff > 0))} of {diff.size} cells (mean difference {diff.mean():+.2f} tokens, "
+                       f"range {diff.min():+.2f} to {diff.max():+.2f}).")
     ranked = sorted(rows.values(), key=lambda r: (r["frac_within_90pct"], r["median"]), reverse=True)
     top = ranked[0]
     out.append(
@@ -107,6 +115,18 @@ def findings(result: dict[str, Any]) -> list[str]:
     by_median = sorted(rows.values(), key=lambda r: r["median"], reverse=True)
     out.append("- Median cell score (the score a user gets from an untuned grid point): "
                + ", ".join(f"{r['loss']} {r['median']:.1f}" for r in by_median) + ".")
+    if "discopop" in rows:
+        import jax
+
+        from search_spaces.primitives import discopop_blend
+        from search_spaces.registry import get_loss
+
+        tau = get_loss("discopop").params()["discopop_tau"]
+        slope = float(jax.grad(lambda z: discopop_blend(z, tau))(0.0))
+        out.append(f"- DiscoPOP (discopop_tau {tau}) has slope d loss / d (beta * margin) = {slope:+.2f} at margin 0, "
+                   "where every run starts (the policy is the reference): its first steps push the margin toward "
+                   "the *rejected* response until beta * margin clears the bump, so small betas spend the budget "
+                   "learning the anti-preference.")
     best = max(rows.values(), key=lambda r: r["best"])
     out.append(f"- Best single grid point: {best['loss']} ({best['best']:.1f} at beta {best['best_beta']:.3g}, "
                f"lr {_fmt_lr(best['best_lr'])}; length {best['length_at_best']:.2f}, KL {best['kl_at_best']:.2f}).")

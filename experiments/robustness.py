@@ -4,7 +4,7 @@
     python -m experiments.robustness --smoke    # a tiny grid into a temporary directory
 
 Same as `mpo robustness` with its defaults: on the length-biased text dataset, per loss a 5 x 4 grid of
-beta (x the loss's default) and learning rate, 2 seeds each, every loss's grid one vmapped program.
+beta (x the loss's default) and learning rate, 4 seeds each, 512 held-out prompts per evaluation, every loss's grid one vmapped program.
 """
 from __future__ import annotations
 

@@ -89,3 +89,19 @@ def test_tampered_text_file_fails_its_checksum(clean, tmp_path):
 def test_mujoco_manifests_without_a_domain_field_are_mujoco():
     assert dataset_io.domain_of({}) == "mujoco"
     assert dataset_io.domain_of({"domain": "text"}) == "text"
+
+
+@pytest.mark.slow
+def test_mpo_data_make_text_is_deterministic_and_shows(tmp_path, capsys):
+    from discovery.cli import main
+
+    args = ["data", "make", "--task", "text", "--setting", "noisy", "--n-pairs", "64", "--sft-steps", "20"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    assert a.manifest["checksum"] == b.manifest["checksum"]
+    assert main(["data", "show", str(tmp_path / "a")]) == 0
+    assert "flipped" in capsys.readouterr().out and (tmp_path / "a" / "show.png").exists()
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2  # refuses to overwrite
+    assert main(["data", "make", "--task", "text", "--setting", "noisy", "--horizon", "8", "--out",
+                 str(tmp_path / "c")]) == 2  # a MuJoCo-only flag

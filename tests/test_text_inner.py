@@ -19,7 +19,8 @@ TEXT = Path(__file__).resolve().parent.parent / "envs" / "data" / "text"
 
 def test_dpo_on_clean_text_raises_the_true_reward_over_sft():
     """Paired on evaluation keys: the SFT policy is sampled with the key each run's evaluation uses.
-    Measured on this setting: SFT reward about 0.51; after 60 DPO steps about 0.75 (score about 50)."""
+    Measured with these keys: SFT true reward 0.44 / 0.51, after 60 DPO steps 0.945 / 0.956 (score 89 / 91,
+    length 5.7 -> 4.0 tokens, KL 1.8 nats)."""
     dom = make_text_domain(load_dataset(TEXT / "clean"), TextEvalConfig(prompts=128))
     dpo = get_loss("sigmoid")
     keys = jax.random.split(jax.random.key(0), 2)
@@ -32,8 +33,8 @@ def test_dpo_on_clean_text_raises_the_true_reward_over_sft():
     ref, tuned = jax.jit(jax.vmap(both))(keys)
     assert not np.any(np.asarray(tuned["nan"]))
     gain = np.asarray(tuned["return"]) - np.asarray(ref["return"])
-    assert np.all(gain > 0.1), gain  # true reward, optimum 1, SFT about 0.5
-    assert np.all(np.asarray(tuned["fitness"]) > 20), tuned["fitness"]
+    assert np.all(gain > 0.25), gain  # true reward, optimum 1, SFT about 0.5
+    assert np.all(np.asarray(tuned["fitness"]) > 50), tuned["fitness"]
     assert np.all(np.asarray(tuned["kl"]) > 0.1) and np.all(np.asarray(ref["kl"]) < 1e-4)
     assert np.all(np.asarray(tuned["heldout_accuracy"]) > 0.5)
 
