@@ -43,6 +43,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     if args.prompts < 1 or args.samples < 1:
         raise ValueError(f"--prompts {args.prompts} / --samples {args.samples}: allowed values >= 1")
     out = Path(args.out)
+    if args.notes and not Path(args.notes).is_file():
+        raise FileNotFoundError(f"--notes: {args.notes} not found")
     if out.exists() and not args.force:
         raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
     from envs.jax_setup import enable_compilation_cache
@@ -54,7 +56,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     result = run_study(args.dataset, plan, args.prompts, args.samples, log=say)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "mpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "mpo robustness"
-    write_report(result, out, command, time.time() - t0)
+    notes = []
+    if args.notes:
+        notes = Path(args.notes).read_text().splitlines()
+    write_report(result, out, command, time.time() - t0, notes)
     print(summary_table(result["summaries"]))
     print(f"wrote {out}, {out.with_suffix('.json')} and PNGs in {out.with_suffix('')}/")
     return 0
@@ -64,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("robustness", help="beta x learning-rate robustness of losses (one program per loss)")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset directory (default {DEFAULT_DATASET})")
     p.add_argument("--losses", help="comma list of zoo losses with a beta (default sigmoid,ln_dpo,simpo,ipo,discopop)")
-    p.add_argument("--beta-scales", help="comma list of multipliers of each loss's default beta (default 0.25,0.5,1,2,4)")
+    p.add_argument("--beta-scales", help="comma list of multipliers of each loss's default beta (default 0.0625,...,8: x2 steps)")
     p.add_argument("--lrs", help="comma list of learning rates (default 1e-4,3e-4,1e-3,3e-3)")
     p.add_argument("--seeds", type=int, default=None, help="inner seeds per grid point (default 4)")
     p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per run (default 150)")
@@ -75,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="experiments/reports/robustness.md",
                    help="markdown report (PNGs go to a folder of the same name)")
+    p.add_argument("--notes", help="markdown file included in the report after the computed findings")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_robustness)

@@ -23,7 +23,8 @@ METRICS = ("fitness", "return", "length", "kl", "heldout_accuracy", "nan")
 @dataclasses.dataclass(frozen=True)
 class RobustnessPlan:
     losses: tuple[str, ...] = ("sigmoid", "ln_dpo", "simpo", "ipo", "discopop")
-    beta_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)  # x each loss's published default beta
+    # x each loss's published default beta; wide enough (x1/16 .. x8) that the best beta is inside the grid
+    beta_scales: tuple[float, ...] = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
     learning_rates: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3)
     seeds: int = 4
     steps: int = 150

@@ -106,15 +106,17 @@ def findings(result: dict[str, Any]) -> list[str]:
             out.append(f"- Same (beta, lr) cell, same seeds: DPO's responses are longer than LN-DPO's in "
                        f"{int(np.sum(diff > 0))} of {diff.size} cells (mean difference {diff.mean():+.2f} tokens, "
                        f"range {diff.min():+.2f} to {diff.max():+.2f}).")
-    ranked = sorted(rows.values(), key=lambda r: (r["frac_within_90pct"], r["median"]), reverse=True)
-    top = ranked[0]
+    n_cells = result["grids"][0]["fitness"][..., 0].size
+    share = max(r["frac_within_90pct"] for r in rows.values())
+    tops = [r["loss"] for r in rows.values() if r["frac_within_90pct"] == share]
     out.append(
-        f"- Robustness: {top['loss']} has the largest share of its grid within 90% of its own best "
-        f"({100 * top['frac_within_90pct']:.0f}%; median cell {top['median']:.1f}); ranking by that share "
-        "(then median): " + ", ".join(f"{r['loss']} {100 * r['frac_within_90pct']:.0f}%" for r in ranked) + ".")
+        f"- Share of the grid within 90% of the loss's own best: "
+        + ", ".join(f"{r['loss']} {round(r['frac_within_90pct'] * n_cells)}/{n_cells}" for r in rows.values())
+        + (f"; largest: {tops[0]}." if len(tops) == 1 else f"; {', '.join(tops)} tie for the largest share."))
     by_median = sorted(rows.values(), key=lambda r: r["median"], reverse=True)
     out.append("- Median cell score (the score a user gets from an untuned grid point): "
-               + ", ".join(f"{r['loss']} {r['median']:.1f}" for r in by_median) + ".")
+               + ", ".join(f"{r['loss']} {r['median']:.1f}" for r in by_median) + "; share of cells above the "
+               "SFT policy: " + ", ".join(f"{r['loss']} {100 * r['frac_above_sft']:.0f}%" for r in by_median) + ".")
     if "discopop" in rows:
         import jax
 
@@ -165,9 +167,10 @@ def write_report(result: dict[str, Any], md_path: Path, command: str, wall_s: fl
         "",
         summary_table(result["summaries"]),
         "",
-        "## Findings",
+        "## Findings (computed from the numbers above)",
         "",
         *findings(result),
+        "",
         *notes,
         "",
         f"![length vs quality]({rel(scatter)})",

@@ -3,7 +3,7 @@
     python -m experiments.robustness            # the full study (DPO, LN-DPO, SimPO, IPO, DiscoPOP)
     python -m experiments.robustness --smoke    # a tiny grid into a temporary directory
 
-Same as `mpo robustness` with its defaults: on the length-biased text dataset, per loss a 5 x 4 grid of
+Same as `mpo robustness` with its defaults: on the length-biased text dataset, per loss an 8 x 4 grid of
 beta (x the loss's default) and learning rate, 4 seeds each, 512 held-out prompts per evaluation, every loss's grid one vmapped program.
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from discovery.cli import main
 
 REPORT = Path(__file__).parent / "reports" / "robustness.md"
+# The human-written interpretation, included in the report after the computed findings.
+NOTES = Path(__file__).parent / "reports" / "robustness_notes.md"
 
 
 def cli() -> int:
@@ -27,8 +29,8 @@ def cli() -> int:
         argv = ["robustness", "--losses", "sigmoid,ln_dpo", "--beta-scales", "1,2", "--lrs", "1e-3", "--seeds", "1",
                 "--steps", "10", "--prompts", "32", "--out", str(out)]
     else:
-        argv = ["robustness", "--out", str(REPORT.relative_to(Path.cwd()) if REPORT.is_relative_to(Path.cwd())
-                                            else REPORT), "--force"]
+        rel = lambda p: str(p.relative_to(Path.cwd()) if p.is_relative_to(Path.cwd()) else p)  # noqa: E731
+        argv = ["robustness", "--out", rel(REPORT), "--notes", rel(NOTES), "--force"]
     sys.argv = ["mpo", *argv]  # the report records the equivalent `mpo` command line
     return main(argv)
 
