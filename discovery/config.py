@@ -18,7 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "datasets": ["envs/data/hopper/clean"],  # one or several; fitness is the mean over them
     "generations": 10,
     "seeds": 2,  # inner seeds per candidate (fitness = mean over seeds and datasets)
-    "chunk": 0,  # candidates per vmapped chunk (lax.map batch size); 0 = the whole population at once
+    "chunk": 0,  # candidates per device trained at a time (lax.map batch size); 0 = all at once
+    "eval_chunk": 0,  # candidates per device evaluated at a time; 0 = all at once (widest physics batch)
     "strategy": {"name": "cma_es", "population": 8, "sigma": 0.1},  # sigma in units of each coordinate's box
     "loss": {"init": "sigmoid", "init_hparams": {}, "fields": None, "temporal": None},
     "inner": {"steps": 100, "batch_size": 32, "learning_rate": 1e-3, "max_grad_norm": 1.0},
@@ -101,6 +102,7 @@ def validate(cfg: dict[str, Any]) -> None:
     need("generations", isinstance(cfg["generations"], int) and cfg["generations"] >= 1, "an integer >= 1")
     need("seeds", isinstance(cfg["seeds"], int) and cfg["seeds"] >= 1, "an integer >= 1")
     need("chunk", isinstance(cfg["chunk"], int) and cfg["chunk"] >= 0, "an integer >= 0")
+    need("eval_chunk", isinstance(cfg["eval_chunk"], int) and cfg["eval_chunk"] >= 0, "an integer >= 0")
     need("datasets", isinstance(cfg["datasets"], list) and len(cfg["datasets"]) >= 1
          and all(isinstance(d, str) for d in cfg["datasets"]), "a non-empty list of dataset directories")
     s = cfg["strategy"]

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any, Callable
 
 from discovery.config import resolve_path
-from discovery.inner import InnerConfig, make_inner
+from discovery.inner import InnerConfig, InnerStages, make_inner, make_inner_stages
 from discovery.mujoco_domain import EvalConfig, make_mujoco_domain
 from discovery.text_domain import TextEvalConfig, make_text_domain
 from envs.dataset_io import PreferenceDataset, load_dataset
@@ -25,6 +25,11 @@ class Engine:
         """One pure `run(loss_params, key)` per dataset (`episodes` overrides the evaluation count)."""
         inner = InnerConfig(**self.cfg["inner"])
         return [make_inner(dom, loss_fn, inner) for dom in self.domains(episodes)]
+
+    def stages(self, loss_fn: Callable = mpo_loss, episodes: int | None = None) -> list[InnerStages]:
+        """The same inner runs split into (train, finish) stages, for the population engine."""
+        inner = InnerConfig(**self.cfg["inner"])
+        return [make_inner_stages(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
     def domains(self, episodes: int | None = None) -> list:
         """One domain per dataset, of the dataset's own kind (`episodes` overrides the evaluation count:

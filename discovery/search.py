@@ -16,11 +16,13 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from discovery import checkpoint, run_dir as rd
 from discovery.engine import Engine, build_engine
-from discovery.population import make_population_eval, params_to_unit, unit_to_params
+from discovery.population import (check_divisible, gather_population, local_slice, make_local_eval,
+                                  params_to_unit, population_mesh, shard_population, unit_to_params)
 from discovery.strategies import es_fitness, make_strategy
 from search_spaces.mpo import describe, mpo_loss
 
@@ -35,24 +37,37 @@ def generation_key(seed: int, generation: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), generation)
 
 
-def make_generation(engine: Engine, loss_fn: Callable = mpo_loss):
-    """(es, es_params, generation(state, key) -> (state, xs, fitness [P], summary [P] dict, nan [P]))."""
+def make_generation(engine: Engine, loss_fn: Callable = mpo_loss, mesh: Mesh | None = None):
+    """(es, es_params, generation(state, key) -> (state, xs, fitness [P], summary [P] dict, nan [P])).
+
+    The whole generation is one `shard_map` over `mesh` (default: every device of every process): each
+    device runs the ES step on the replicated state (the same local program whatever the device count, so
+    the ES numbers do not depend on it), trains and evaluates its own slice of the population, and the
+    metrics are all-gathered before the ES is told.
+    """
     cfg = engine.cfg
     strat = cfg["strategy"]
     es, es_params = make_strategy(strat["name"], strat["population"], engine.space.size, strat["sigma"])
-    eval_pop = make_population_eval(engine.runs(loss_fn), engine.space, cfg["seeds"], cfg["chunk"])
+    mesh = population_mesh() if mesh is None else mesh
+    check_divisible(strat["population"], mesh)
+    local_size = strat["population"] // mesh.size
+    local_eval = make_local_eval(engine.stages(loss_fn), engine.space, cfg["chunk"], cfg["eval_chunk"])
 
     def generation(state, key):
         k_ask, k_eval, k_tell = jax.random.split(key, 3)
         xs, state = es.ask(k_ask, state, es_params)
         xs = jnp.clip(xs, 0.0, 1.0)  # evaluated where the loss is defined: the box
-        metrics = eval_pop(xs, k_eval)
+        mine = local_eval(local_slice(xs, local_size), jax.random.split(k_eval, cfg["seeds"]))
+        metrics = gather_population(mine)
         fitness = metrics["fitness"].mean(axis=(1, 2))  # NaN if any seed or dataset failed
         state, _ = es.tell(k_tell, xs, es_fitness(fitness), state, es_params)
         summary = {k: jnp.nanmean(metrics[k], axis=(1, 2)) for k in SUMMARY_METRICS}
         return state, xs, fitness, summary, ~jnp.isfinite(fitness)
 
-    return es, es_params, jax.jit(generation)
+    # Inputs and results are replicated on every device of every process: each process reads them.
+    replicated = NamedSharding(mesh, PartitionSpec())
+    sharded = shard_population(generation, mesh, PartitionSpec(), PartitionSpec())
+    return es, es_params, jax.jit(sharded, in_shardings=replicated, out_shardings=replicated)
 
 
 class CompileCounter:
@@ -104,25 +119,31 @@ def run_search(
     replaces the MPO loss (a family over the same parameters, e.g. for fault-injection tests).
     """
     out = Path(out)
+    # Under jax.distributed every process runs this function; process 0 alone writes the run directory
+    # (orbax coordinates the checkpoint writes itself). All processes compute the same numbers.
+    primary = jax.process_index() == 0
     if resume:
         cfg = rd.read_config(out)
-    elif out.exists() and any(out.iterdir()):
+    elif primary and out.exists() and any(out.iterdir()):
         rd.create(out, cfg)  # raises before any work: the directory is taken
+    check_divisible(cfg["strategy"]["population"], population_mesh())
     engine = build_engine(cfg)  # loads and validates the datasets before anything is written
-    if not resume:
+    if not resume and primary:
         rd.create(out, cfg)
     space, dim = engine.space, engine.space.size
     es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
     mngr = checkpoint.manager(out)
     state = _initial_state(es, es_params, x0, dim, cfg["seed"])
-    start = 0
+    start, log = 0, []
     if resume:
         start, state = checkpoint.restore(mngr, state)
         if start >= cfg["generations"] and (out / "best.json").exists() and (not report or (out / "report.md").exists()):
             raise ValueError(f"--resume: {out} already finished all {cfg['generations']} generations; nothing to do")
         # Lines past the checkpoint belong to work that was lost; the resumed run writes them again.
-        rd.write_log(out, [line for line in rd.read_log(out) if line["generation"] < start])
+        log = [line for line in rd.read_log(out) if line["generation"] < start]
+        if primary:
+            rd.write_log(out, log)
     total = cfg["generations"]
     end = total if stop_after is None else min(total, stop_after)
 
@@ -143,7 +164,9 @@ def run_search(
         line = _log_line(g, state, np.asarray(fitness), summary, nan, wall, compile_s if g == start else 0.0,
                          compiles.count)
         checkpoint.save(mngr, g + 1, state)
-        rd.append_log(out, line)
+        log.append(line)
+        if primary:
+            rd.append_log(out, line)
         bar.update(1)
         mean = line["mean"] if line["mean"] is not None else float("nan")
         bar.set_postfix(best=f"{line['best_so_far']:.2f}", mean=f"{mean:.2f}", nan=line["nan_count"])
@@ -158,9 +181,9 @@ def run_search(
         "best_generation": int(state["best_generation"]),
         "best_params": best_params,
         "mean_params": to_params(jnp.clip(es.get_mean(state["es_state"]), 0.0, 1.0)),
-        "log": rd.read_log(out),
+        "log": log,
     }
-    if int(state["generation"]) >= total:
+    if int(state["generation"]) >= total and primary:
         _write_best(out, result, space)
         if report:
             from discovery.report import write_report

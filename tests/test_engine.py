@@ -14,11 +14,9 @@ from discovery.config import load_config
 from discovery.search import run_search
 from envs import jax_setup
 from search_spaces.mpo import mpo_loss, resolve
+from tests.sharded_search import TINY, TINY_DATA  # one tiny search for this file and test_sharding
 
 jax_setup.enable_compilation_cache()
-TINY_DATA = Path(__file__).resolve().parent / "data" / "tiny_hopper_clean"
-TINY = [f'datasets=["{TINY_DATA}"]', "generations=4", "strategy.population=4", "seeds=1", "inner.steps=4",
-        "inner.batch_size=4", "eval.episodes=1", "eval.episode_length=8", "strategy.sigma=0.2"]
 
 
 def test_resumed_search_equals_uninterrupted(tmp_path):
