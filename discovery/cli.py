@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli_data",
     "discovery.cli_games",
     "discovery.cli_robustness",
+    "discovery.cli_bench",
 )
 
 

@@ -7,6 +7,7 @@ envs/data/tasks.json, so the normalized score always refers to numbers somebody 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -14,6 +15,7 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 BACKEND = "mjx"
 # One episode length for the whole suite: long enough for several hopper hops, short enough that the
@@ -73,8 +75,14 @@ def make_env(name: str) -> Any:
     import brax.envs
 
     _check_name(name)
-    with warnings.catch_warnings():
+    import jax
+
+    with warnings.catch_warnings(), contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")
+        if jax.process_count() > 1:
+            # mjx.put_model places the model on jax.devices()[0], which under jax.distributed belongs to
+            # process 0 (unreachable from the others): each process builds its copy on its own device.
+            stack.enter_context(mock.patch.object(jax, "devices", jax.local_devices))
         return brax.envs.get_environment(_BRAX_NAMES[name], backend=BACKEND)
 
 

@@ -1,0 +1,54 @@
+"""`mpo bench`: the population engine's speed on this machine -> BENCHMARKS.md (+ .json)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"{flag}: expected a comma list of integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{flag}: expected integers >= 1, got {text!r}")
+    return values
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from discovery.bench import BenchPlan, run_bench
+    from discovery.bench_report import render
+    from envs import jax_setup
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"--out: {out} exists; pass --force to replace it")
+    if args.chunk < 1:
+        raise ValueError(f"--chunk: expected an integer >= 1, got {args.chunk}")
+    jax_setup.enable_compilation_cache()
+    plan = BenchPlan(configs=tuple(x.strip() for x in args.configs.split(",") if x.strip()),
+                     sizes=_ints(args.sizes, "--sizes"), chunk=args.chunk, repeats=args.repeats)
+    t0 = time.perf_counter()
+    results = run_bench(plan)
+    wall = time.perf_counter() - t0
+    command = "mpo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(results, command, wall))
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out} and {out.with_suffix('.json')} ({wall / 60:.1f} min)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure the population engine: vmap vs loop, FLOP/s, MJX vs MuJoCo C, memory")
+    p.add_argument("--configs", default="quick,mid", help="comma list of: quick, mid")
+    p.add_argument("--sizes", default="1,8,32,128", help="population sizes P")
+    p.add_argument("--chunk", type=int, default=8, help="candidates trained at a time in the chunked variant")
+    p.add_argument("--repeats", type=int, default=2, help="timed calls per measurement (minimum kept)")
+    p.add_argument("--out", default="BENCHMARKS.md")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=cmd_bench)
