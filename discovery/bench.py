@@ -37,6 +37,7 @@ class BenchPlan:
     sizes: tuple[int, ...] = (1, 8, 32, 128)
     chunk: int = 8  # the chunked variant (candidates trained at a time); the plain one trains all at once
     repeats: int = 2  # timed calls per measurement (the minimum is kept)
+    loop_max: int = 128  # beyond this P the loop time is extrapolated linearly (and marked so)
     seed: int = 0
 
 
@@ -116,8 +117,10 @@ def bench_config(name: str, plan: BenchPlan, log: Callable[[str], None]) -> dict
     for p in plan.sizes:
         xs = population(p)
         row: dict[str, Any] = {"P": p}
-        params = [to_params(xs[i]) for i in range(p)]
-        row["loop_s"] = _time(lambda: [run(q, key) for q in params][-1], 1)
+        n_loop = min(p, plan.loop_max)
+        params = [to_params(xs[i]) for i in range(n_loop)]
+        row["loop_s"] = _time(lambda: [run(q, key) for q in params][-1], 1) * p / n_loop
+        row["loop_extrapolated"] = n_loop < p
         for label, chunk in (("vmap", 0), ("chunked", plan.chunk)):
             if label == "chunked" and plan.chunk >= p:
                 continue

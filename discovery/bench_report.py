@@ -38,7 +38,7 @@ def render(results: dict[str, Any], command: str, wall_s: float) -> str:
             ch = r.get("chunked_s")
             ch_mb = "-" if ch is None else f"{r['chunked_peak_mb']:.0f}"
             lines.append(
-                f"| {r['P']} | {r['loop_s']:.2f} | {r['vmap_s']:.2f} | {'-' if ch is None else f'{ch:.2f}'} | "
+                f"| {r['P']} | {r['loop_s']:.2f}{' (est.)' if r.get('loop_extrapolated') else ''} | {r['vmap_s']:.2f} | {'-' if ch is None else f'{ch:.2f}'} | "
                 f"{r['runs_per_s']:.2f} | **{r['speedup']:.2f}x** | {r['vmap_compile_s']:.1f} | "
                 f"{r['vmap_peak_mb']:.0f} / {ch_mb} |")
         s = c["split"]

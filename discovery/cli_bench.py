@@ -31,7 +31,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--chunk: expected an integer >= 1, got {args.chunk}")
     jax_setup.enable_compilation_cache()
     plan = BenchPlan(configs=tuple(x.strip() for x in args.configs.split(",") if x.strip()),
-                     sizes=_ints(args.sizes, "--sizes"), chunk=args.chunk, repeats=args.repeats)
+                     sizes=_ints(args.sizes, "--sizes"), chunk=args.chunk, repeats=args.repeats,
+                     loop_max=_ints(str(args.loop_max), "--loop-max")[0])
     t0 = time.perf_counter()
     results = run_bench(plan)
     wall = time.perf_counter() - t0
@@ -49,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", default="1,8,32,128", help="population sizes P")
     p.add_argument("--chunk", type=int, default=8, help="candidates trained at a time in the chunked variant")
     p.add_argument("--repeats", type=int, default=2, help="timed calls per measurement (minimum kept)")
+    p.add_argument("--loop-max", type=int, default=128,
+                   help="largest P whose Python loop is run in full; larger ones are extrapolated (marked est.)")
     p.add_argument("--out", default="BENCHMARKS.md")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=cmd_bench)

@@ -14,10 +14,25 @@ def _setup_jax() -> None:
     enable_compilation_cache()
 
 
+def _start_distributed(args: argparse.Namespace) -> None:
+    """Join a multi-process run before jax touches a device. With no address jax finds the cluster
+    itself (SLURM, TPU pods, Open MPI); CPU processes talk through gloo."""
+    import jax
+
+    if not (args.out or args.resume):
+        raise ValueError("--distributed: give --out (or --resume): every process must use the same run directory")
+    if args.coordinator is not None and (args.num_processes is None or args.process_id is None):
+        raise ValueError("--coordinator: also give --num-processes and --process-id")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from discovery.config import load_config
     from discovery.search import run_search
 
+    if args.distributed:
+        _start_distributed(args)
     if args.resume:
         if args.config or args.set or args.out:
             raise ValueError("--resume: the run directory's own config is used; drop --config/--set/--out")
@@ -119,6 +134,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument("--no-report", action="store_true", help="skip the final held-out report")
+    p.add_argument("--distributed", action="store_true",
+                   help="one of several processes (jax.distributed): the population is sharded over all their devices")
+    p.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address (default: auto)")
+    p.add_argument("--num-processes", type=int, help="with --coordinator: how many processes")
+    p.add_argument("--process-id", type=int, help="with --coordinator: this process's rank")
     p.set_defaults(func=cmd_search)
 
     p = subparsers.add_parser("eval", help="compare losses (zoo names or run directories) on a dataset")

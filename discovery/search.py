@@ -122,6 +122,7 @@ def run_search(
     # Under jax.distributed every process runs this function; process 0 alone writes the run directory
     # (orbax coordinates the checkpoint writes itself). All processes compute the same numbers.
     primary = jax.process_index() == 0
+    quiet = quiet or not primary
     if resume:
         cfg = rd.read_config(out)
     elif primary and out.exists() and any(out.iterdir()):
