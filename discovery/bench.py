@@ -34,7 +34,7 @@ CONFIGS: dict[str, list[str]] = {
 @dataclasses.dataclass
 class BenchPlan:
     configs: tuple[str, ...] = ("quick", "mid")
-    sizes: tuple[int, ...] = (1, 8, 32, 128)
+    sizes: tuple[int, ...] = (1, 8, 32, 64, 128)
     chunk: int = 8  # the chunked variant (candidates trained at a time); the plain one trains all at once
     repeats: int = 2  # timed calls per measurement (the minimum is kept)
     loop_max: int = 128  # beyond this P the loop time is extrapolated linearly (and marked so)

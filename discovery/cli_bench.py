@@ -47,7 +47,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure the population engine: vmap vs loop, FLOP/s, MJX vs MuJoCo C, memory")
     p.add_argument("--configs", default="quick,mid", help="comma list of: quick, mid")
-    p.add_argument("--sizes", default="1,8,32,128", help="population sizes P")
+    p.add_argument("--sizes", default="1,8,32,64,128", help="population sizes P")
     p.add_argument("--chunk", type=int, default=8, help="candidates trained at a time in the chunked variant")
     p.add_argument("--repeats", type=int, default=2, help="timed calls per measurement (minimum kept)")
     p.add_argument("--loop-max", type=int, default=128,
