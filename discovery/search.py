@@ -131,6 +131,10 @@ def run_search(
     engine = build_engine(cfg)  # loads and validates the datasets before anything is written
     if not resume and primary:
         rd.create(out, cfg)
+    if jax.process_count() > 1:  # the others touch `out` (orbax) only once process 0 has created it
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("mpo: run directory created")
     space, dim = engine.space, engine.space.size
     es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)

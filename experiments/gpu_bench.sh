@@ -6,22 +6,26 @@
 # Writes OUT_DIR/BENCHMARKS-gpu.md (+ .json) and OUT_DIR/search.log: `mpo bench` on the quick config at
 # P = 1, 64, 512, 4096 (the Python loop is run up to P = 64 and extrapolated beyond, marked "est."), then
 # a 3-generation search with a population of 4096 sharded over every visible device.
+# A CPU smoke run of the same script: SIZES=1,2 POP=4 CHUNK=2 bash experiments/gpu_bench.sh /tmp/gb
 set -euo pipefail
 OUT="${1:-runs/gpu-bench}"
+SIZES="${SIZES:-1,64,512,4096}"
+POP="${POP:-4096}"
+CHUNK="${CHUNK:-512}"
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # no install step: accelerator machines may be offline
-mpo() { python -m discovery.cli "$@"; }
+MPO=(python -m discovery.cli)  # `timeout` cannot run a shell function
 python -c "import jax; print('devices:', jax.devices())" | tee "$OUT/devices.txt"
-timeout 330 mpo bench --configs quick --sizes 1,64,512,4096 --chunk 512 --loop-max 64 --repeats 1 \
+timeout 330 "${MPO[@]}" bench --configs quick --sizes "$SIZES" --chunk "$CHUNK" --loop-max 64 --repeats 1 \
   --out "$OUT/BENCHMARKS-gpu.md" --force
-timeout 120 mpo search --config quick --set strategy.population=4096 --set generations=3 --set chunk=1024 \
+timeout 120 "${MPO[@]}" search --config quick --set strategy.population="$POP" --set generations=3 --set chunk="$CHUNK" \
   --no-report --quiet --out "$OUT/search-p4096" 2>&1 | tee "$OUT/search.log"
-python - "$OUT" <<'PY'
+python - "$OUT" "$POP" <<'PY'
 import json, sys, pathlib
-out = pathlib.Path(sys.argv[1])
+out, pop = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 for line in (out / "search-p4096" / "log.jsonl").read_text().splitlines():
     d = json.loads(line)
-    print(f"generation {d['generation']}: {4096 * 2 / d['wall_s']:.0f} inner runs/s "
+    print(f"generation {d['generation']}: {pop * 2 / d['wall_s']:.0f} inner runs/s "
           f"(wall {d['wall_s']:.1f} s, compile {d['compile_s']:.1f} s), best {d['best']:.1f}")
 PY
