@@ -4,8 +4,9 @@ Training and evaluation are separate stages: every candidate trains (in chunks o
 when set, so the working set of the small policy MLPs stays in cache), then every fine-tuned policy of
 the population is evaluated in one wide batch (MJX physics gains most from width). The population axis
 is split over a `jax.sharding.Mesh` of all devices, across processes under `jax.distributed`, with
-`shard_map`: each device runs the same per-chunk program on its own candidates, so the numbers do not
-depend on how many devices there are (as long as `chunk` divides the per-device share).
+`shard_map`: each device runs the same program on its own candidates. Per-candidate numbers agree
+across device counts to float rounding (bitwise when the per-device batch shapes match, e.g. `chunk`
+dividing every device's share); the search's ES step is device-count independent (see search.py).
 """
 from __future__ import annotations
 
