@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from search_spaces.batch import PrefBatch
@@ -50,6 +51,15 @@ class InnerConfig:
         ):
             if not ok:
                 raise ValueError(f"inner.{name}: got {getattr(self, name)!r}; allowed: {allowed}")
+
+
+def heldout_split(n_pairs: int, heldout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) pair indices: the last round(fraction * n) pairs, at least one, are held out
+    (pairs are generated i.i.d., so the last ones are as good a held-out set as any)."""
+    n_heldout = max(1, int(round(heldout_fraction * n_pairs)))
+    if n_pairs - n_heldout < 1:
+        raise ValueError(f"eval.heldout_fraction: {heldout_fraction} leaves no training pairs out of {n_pairs}")
+    return np.arange(n_pairs - n_heldout), np.arange(n_pairs - n_heldout, n_pairs)
 
 
 def _tree_finite(tree: Any) -> chex.Array:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from discovery.inner import Domain
+from discovery.inner import Domain, heldout_split
 from envs import rollout, tasks
 from envs import token_policy as tp
 from envs.dataset_io import PreferenceDataset
@@ -52,13 +52,8 @@ def make_mujoco_domain(dataset: PreferenceDataset, cfg: EvalConfig = EvalConfig(
     task = dataset.manifest["task"]
     random_ret, expert_ret = float(task["random_return"]), float(task["expert_return"])
     length = cfg.episode_length or int(dataset.manifest["properties"]["episode_length"])
-    n = int(dataset.sizes["n_pairs"])
-    n_heldout = max(1, int(round(cfg.heldout_fraction * n)))
-    if n - n_heldout < 1:
-        raise ValueError(f"eval.heldout_fraction: {cfg.heldout_fraction} leaves no training pairs out of {n}")
-    # Pairs are generated i.i.d., so the last ones are as good a held-out set as any.
-    train = _side_arrays(dataset.pairs, np.arange(n - n_heldout))
-    heldout = _side_arrays(dataset.pairs, np.arange(n - n_heldout, n))
+    train_idx, heldout_idx = heldout_split(int(dataset.sizes["n_pairs"]), cfg.heldout_fraction)
+    train, heldout = _side_arrays(dataset.pairs, train_idx), _side_arrays(dataset.pairs, heldout_idx)
     env = tasks.make_env(dataset.task)
     ref_params = jax.tree.map(jnp.asarray, dataset.reference_params)
     prompts = jnp.asarray(dataset.pairs["prompt_obs"])

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from discovery.inner import Domain
+from discovery.inner import Domain, heldout_split
 from envs import text_policy as tpol
 from envs import text_task as tt
 from envs.dataset_io import PreferenceDataset
@@ -67,13 +67,8 @@ def make_text_domain(dataset: PreferenceDataset, cfg: TextEvalConfig = TextEvalC
     task = tt.TextTask.from_json(dataset.manifest["task"])
     apply = tpol.make_apply(spec)
     sft_r, opt_r = float(dataset.manifest["task"]["sft_reward"]), float(dataset.manifest["task"]["optimal_reward"])
-    n = int(dataset.sizes["n_pairs"])
-    n_heldout = max(1, int(round(cfg.heldout_fraction * n)))
-    if n - n_heldout < 1:
-        raise ValueError(f"eval.heldout_fraction: {cfg.heldout_fraction} leaves no training pairs out of {n}")
-    # Pairs are i.i.d., so the last ones are as good a held-out set as any.
-    train = _side_arrays(dataset.pairs, np.arange(n - n_heldout))
-    heldout = _side_arrays(dataset.pairs, np.arange(n - n_heldout, n))
+    train_idx, heldout_idx = heldout_split(int(dataset.sizes["n_pairs"]), cfg.heldout_fraction)
+    train, heldout = _side_arrays(dataset.pairs, train_idx), _side_arrays(dataset.pairs, heldout_idx)
     ref_params = jax.tree.map(jnp.asarray, dataset.reference_params)
     key = jax.random.fold_in(jax.random.PRNGKey(int(dataset.manifest["seed"])), EVAL_PROMPT_STREAM)
     prompts = jnp.repeat(tt.sample_prompts(task, key, cfg.prompts), cfg.samples, axis=0)

@@ -100,15 +100,23 @@ def setting_names() -> tuple[str, ...]:
     return tuple(SETTINGS)
 
 
-def make_config(task: str, setting: str, **overrides: Any) -> DatasetConfig:
-    """Config of a named setting with optional field overrides (None values are ignored)."""
-    if setting not in SETTINGS:
-        raise ValueError(f"setting: unknown setting {setting!r}; allowed values: {', '.join(SETTINGS)}")
-    fields = {f.name for f in dataclasses.fields(DatasetConfig)}
+def named_config(cls: type, table: dict[str, dict[str, Any]], setting: str, overrides: dict[str, Any],
+                 kind: str = "setting", **fixed: Any) -> Any:
+    """`cls` built from the named entry of `table` plus field overrides (None values are ignored);
+    unknown settings and fields get one error naming what is allowed. Shared by the MuJoCo and text
+    dataset settings."""
+    if setting not in table:
+        raise ValueError(f"setting: unknown {kind} {setting!r}; allowed values: {', '.join(table)}")
+    fields = {f.name for f in dataclasses.fields(cls)}
     over = {k: v for k, v in overrides.items() if v is not None}
     bad = sorted(set(over) - fields)
     if bad:
         raise ValueError(f"config: unknown field(s) {', '.join(bad)}; allowed values: {', '.join(sorted(fields))}")
-    kw = dict(SETTINGS[setting])
+    kw = dict(table[setting])
     kw.update(over)
-    return DatasetConfig(task=task, setting=setting, **kw)
+    return cls(setting=setting, **fixed, **kw)
+
+
+def make_config(task: str, setting: str, **overrides: Any) -> DatasetConfig:
+    """Config of a named setting with optional field overrides (None values are ignored)."""
+    return named_config(DatasetConfig, SETTINGS, setting, overrides, task=task)

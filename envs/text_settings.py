@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from envs.settings import named_config
 from envs.text_task import Demonstrator, TextTask
 
 # Mixed-quality demonstrations for SFT: a careful, an average and a sloppy, rambling writer.
@@ -106,13 +107,4 @@ def setting_names() -> tuple[str, ...]:
 
 def make_config(setting: str, **overrides: Any) -> TextDatasetConfig:
     """Config of a named text setting with optional field overrides (None values are ignored)."""
-    if setting not in SETTINGS:
-        raise ValueError(f"setting: unknown text setting {setting!r}; allowed values: {', '.join(SETTINGS)}")
-    fields = {f.name for f in dataclasses.fields(TextDatasetConfig)}
-    over = {k: v for k, v in overrides.items() if v is not None}
-    bad = sorted(set(over) - fields)
-    if bad:
-        raise ValueError(f"config: unknown field(s) {', '.join(bad)}; allowed values: {', '.join(sorted(fields))}")
-    kw = dict(SETTINGS[setting])
-    kw.update(over)
-    return TextDatasetConfig(setting=setting, **kw)
+    return named_config(TextDatasetConfig, SETTINGS, setting, overrides, kind="text setting")
