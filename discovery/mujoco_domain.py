@@ -31,11 +31,9 @@ class EvalConfig:
 
 
 def _side_arrays(pairs: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, jax.Array]:
-    out = {}
-    for side, short in (("chosen", "w"), ("rejected", "l")):
-        out[f"{short}_obs"] = jnp.asarray(pairs[f"{side}_obs"][idx])
-        out[f"{short}_tokens"] = jnp.asarray(pairs[f"{side}_tokens"][idx])
-        out[f"{short}_mask"] = jnp.asarray(pairs[f"{side}_mask"][idx])
+    """Chosen and rejected stacked on axis 1 ([n, 2, H, ...]): one policy pass covers both sides."""
+    out = {name: jnp.asarray(np.stack([pairs[f"chosen_{name}"][idx], pairs[f"rejected_{name}"][idx]], axis=1))
+           for name in ("obs", "tokens", "mask")}
     out["prompt_obs"] = jnp.asarray(pairs["prompt_obs"][idx])
     return out
 
@@ -49,6 +47,7 @@ def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
 def make_mujoco_domain(dataset: PreferenceDataset, cfg: EvalConfig = EvalConfig()) -> Domain:
     spec = dataset.reference_spec
     apply = tp.make_apply(spec)
+    log_probs = tp.make_token_log_probs(spec)
     task = dataset.manifest["task"]
     random_ret, expert_ret = float(task["random_return"]), float(task["expert_return"])
     length = cfg.episode_length or int(dataset.manifest["properties"]["episode_length"])
@@ -60,9 +59,8 @@ def make_mujoco_domain(dataset: PreferenceDataset, cfg: EvalConfig = EvalConfig(
     ref_logits = apply(ref_params, prompts)
 
     def logps(params: Any, pairs: dict):
-        lw, mw = tp.sequence_token_log_probs(apply, params, pairs["w_obs"], pairs["w_tokens"], pairs["w_mask"])
-        ll, ml = tp.sequence_token_log_probs(apply, params, pairs["l_obs"], pairs["l_tokens"], pairs["l_mask"])
-        return lw, ll, mw, ml
+        lp, m = tp.sequence_token_log_probs(log_probs, params, pairs["obs"], pairs["tokens"], pairs["mask"])
+        return lp[:, 0], lp[:, 1], m[:, 0], m[:, 1]
 
     def evaluate(params: Any, key: jax.Array) -> dict:
         act = rollout.token_act_fn(apply, params, spec.n_bins, spec.action_low, spec.action_high, cfg.greedy)
