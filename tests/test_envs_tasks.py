@@ -68,3 +68,21 @@ def test_shipped_hopper_experts_are_graded():
     assert ex.meta["episode_length"] == tasks.DEFAULT_EPISODE_LENGTH
     _, er = tasks.reference_returns("hopper")
     assert er == pytest.approx(max(c["return_stochastic"] for c in ex.meta["checkpoints"]))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_line_search_cap(name):
+    """make_env applies the measured cap (never raising the model's own); build_env keeps the model's."""
+    own = tasks.build_env(name).sys.opt.ls_iterations
+    cap = tasks.LS_ITERATIONS.get(name, own)
+    assert tasks.make_env(name).sys.opt.ls_iterations == min(cap, own)
+    assert tasks.build_env(name, own + 10).sys.opt.ls_iterations == own
+
+
+@pytest.mark.slow
+def test_hopper_line_search_cap_leaves_trajectories_bit_identical():
+    from experiments.mjx_solver import check
+
+    rows = check("hopper", [tasks.LS_ITERATIONS["hopper"]], episodes=16, steps=200, seed=3)
+    assert [r["cap"] for r in rows] == [50, tasks.LS_ITERATIONS["hopper"]]
+    assert rows[1]["identical"], rows[1]
