@@ -8,9 +8,11 @@ P grows, with and without chunking. Absolute times on a shared CPU mean little: 
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -24,10 +26,13 @@ from discovery.inner import InnerConfig, make_inner, make_inner_stages
 from discovery.population import make_population_eval, params_to_unit, unit_to_params
 from search_spaces.mpo import mpo_loss
 
-# "mid": the probe the issue measured before (hopper, 100 DPO steps of 32 pairs, 2 x 200-step evaluations).
+# "probe": the probe measured before the performance issue (hopper, 100 DPO steps of 32 pairs x 25 steps,
+# 2 x 200-step evaluations); "mid": the same on the default 48-step responses (twice the training work).
+_MID = ["inner.steps=100", "inner.batch_size=32", "eval.episodes=2", "eval.episode_length=200"]
 CONFIGS: dict[str, list[str]] = {
     "quick": [],
-    "mid": ["inner.steps=100", "inner.batch_size=32", "eval.episodes=2", "eval.episode_length=200"],
+    "probe": ['datasets=["envs/data/hopper/clean-h25"]', *_MID],
+    "mid": _MID,
 }
 
 
@@ -39,6 +44,7 @@ class BenchPlan:
     repeats: int = 2  # timed calls per measurement (the minimum is kept)
     loop_max: int = 128  # beyond this P the loop time is extrapolated linearly (and marked so)
     seed: int = 0
+    cpu_devices: int = 1  # > 1: also time the population sharded over this many CPU devices (own process)
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> float:
@@ -95,24 +101,54 @@ def mujoco_c_rate(mj_model, n_envs: int, n_steps: int, nthread: int, seed: int =
     return n_envs * n_steps / (time.perf_counter() - t0)
 
 
-def bench_config(name: str, plan: BenchPlan, log: Callable[[str], None]) -> dict[str, Any]:
+def setup(name: str, plan: BenchPlan) -> dict[str, Any]:
+    """What every measurement of config `name` needs; `population(p)` draws the same candidates in every
+    process that calls it in the same order."""
     cfg = load_config("quick", CONFIGS[name])
     engine = build_engine(cfg)
     domain = engine.domains()[0]
     inner_cfg = InnerConfig(**cfg["inner"])
-    run = jax.jit(make_inner(domain, mpo_loss, inner_cfg))
-    stages = make_inner_stages(domain, mpo_loss, inner_cfg)
-    key = jax.random.key(plan.seed)
-    dim = engine.space.size
     u0 = np.asarray(params_to_unit(engine.space, engine.init_point))
     rng = np.random.default_rng(plan.seed)
-    to_params = jax.jit(unit_to_params(engine.space))
 
     def population(p: int) -> jax.Array:
-        return jnp.asarray(np.clip(u0 + 0.05 * rng.standard_normal((p, dim)), 0, 1), jnp.float32)
+        return jnp.asarray(np.clip(u0 + 0.05 * rng.standard_normal((p, u0.size)), 0, 1), jnp.float32)
+
+    return {"cfg": cfg, "engine": engine, "domain": domain, "inner_cfg": inner_cfg, "u0": u0,
+            "population": population, "stages": make_inner_stages(domain, mpo_loss, inner_cfg),
+            "key": jax.random.key(plan.seed)}
+
+
+def sharded_times(name: str, plan: BenchPlan, devices: int) -> dict[int, dict[str, float]]:
+    """{P: {"s", "compile_s"}} of the population sharded over `devices` CPU devices, for every P they
+    divide. Timed in a child process: jax fixes the device count when it starts, and the loop baseline
+    must keep its 1-device process (a CPU split into devices runs one program slower)."""
+    cmd = [sys.executable, "-m", "discovery.bench_sharded", "--config", name, "--devices", str(devices),
+           "--sizes", ",".join(map(str, plan.sizes)), "--chunk", str(plan.chunk), "--repeats", str(plan.repeats),
+           "--seed", str(plan.seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench: the {devices}-device worker failed:\n{proc.stderr[-3000:]}")
+    return {int(p): v for p, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+def time_population(stages, space, xs: jax.Array, key: jax.Array, chunk: int, repeats: int, mesh=None) -> dict:
+    pop = make_population_eval([stages], space, 1, chunk=chunk, mesh=mesh)
+    compiled, compile_s = _compile(pop, xs, key)
+    return {"s": _time(lambda: compiled(xs, key), repeats), "compile_s": compile_s,
+            "peak_mb": _peak_bytes(compiled) / 2**20}
+
+
+def bench_config(name: str, plan: BenchPlan, log: Callable[[str], None]) -> dict[str, Any]:
+    sharded = sharded_times(name, plan, plan.cpu_devices) if plan.cpu_devices > 1 else {}
+    st = setup(name, plan)
+    cfg, engine, domain, inner_cfg, stages, key = (st[k] for k in ("cfg", "engine", "domain", "inner_cfg", "stages", "key"))
+    population, u0 = st["population"], st["u0"]
+    run = jax.jit(make_inner(domain, mpo_loss, inner_cfg))
+    to_params = jax.jit(unit_to_params(engine.space))
 
     out: dict[str, Any] = {"config": name, "overrides": CONFIGS[name], "inner": cfg["inner"], "eval": cfg["eval"],
-                           "dataset": cfg["datasets"][0], "rows": []}
+                           "dataset": cfg["datasets"][0], "cpu_devices": plan.cpu_devices, "rows": []}
     jax.block_until_ready(run(to_params(jnp.asarray(u0)), key))  # compile the single run
     for p in plan.sizes:
         xs = population(p)
@@ -124,18 +160,18 @@ def bench_config(name: str, plan: BenchPlan, log: Callable[[str], None]) -> dict
         for label, chunk in (("vmap", 0), ("chunked", plan.chunk)):
             if label == "chunked" and plan.chunk >= p:
                 continue
-            pop = make_population_eval([stages], engine.space, 1, chunk=chunk)
-            compiled, compile_s = _compile(pop, xs, key)
-            row[f"{label}_compile_s"] = compile_s
-            row[f"{label}_s"] = _time(lambda: compiled(xs, key), plan.repeats)
-            row[f"{label}_peak_mb"] = _peak_bytes(compiled) / 2**20
-        best = min(row.get("vmap_s", np.inf), row.get("chunked_s", np.inf))
+            t = time_population(stages, engine.space, xs, key, chunk, plan.repeats)
+            row.update({f"{label}_s": t["s"], f"{label}_compile_s": t["compile_s"], f"{label}_peak_mb": t["peak_mb"]})
+        if p in sharded:
+            row["sharded_s"], row["sharded_compile_s"] = sharded[p]["s"], sharded[p]["compile_s"]
+        best = min(row.get(k, np.inf) for k in ("vmap_s", "chunked_s", "sharded_s"))
         row["runs_per_s"] = p / best
         row["loop_runs_per_s"] = p / row["loop_s"]
         row["speedup"] = row["loop_s"] / best
         out["rows"].append(row)
         log(f"  {name} P={p}: loop {row['loop_s']:.2f}s, vmap {row.get('vmap_s', float('nan')):.2f}s, "
-            f"chunked {row.get('chunked_s', float('nan')):.2f}s -> {row['speedup']:.2f}x")
+            f"chunked {row.get('chunked_s', float('nan')):.2f}s, sharded {row.get('sharded_s', float('nan')):.2f}s "
+            f"-> {row['speedup']:.2f}x")
 
     # Split of one population's time between training and evaluation, at the middle size.
     p = plan.sizes[min(2, len(plan.sizes) - 1)]
@@ -172,7 +208,7 @@ def bench_config(name: str, plan: BenchPlan, log: Callable[[str], None]) -> dict
         "gemm_shape": [gemm_rows, hidden, hidden], "matmul_flops_per_s": mm, "matmul_1024_flops_per_s": mm_big,
         "train_fraction_of_matmul": train_rate / mm,
         "mjx_physics_steps_per_s": physics_steps / eval_s, "mujoco_c_steps_per_s_1thread": c1,
-        "mujoco_c_steps_per_s_all_threads": call, "threads": os.cpu_count(), "n_frames": n_frames,
+        "mujoco_c_steps_per_s_all_threads": call, "threads": os.cpu_count(), "n_frames": n_frames, "horizon": horizon,
         "episodes": episodes, "episode_length": length,
     }
     s = out["split"]

@@ -20,25 +20,31 @@ def render(results: dict[str, Any], command: str, wall_s: float) -> str:
         "",
         "Every number below comes from one run of the command, measured side by side; on a shared CPU "
         "absolute times drift, the ratios are what to read. An inner run = one candidate loss x one seed: "
-        "fine-tune the reference policy (K optax steps) and evaluate it in MJX.",
+        "fine-tune the reference policy (K optax steps) and evaluate it in MJX. The loop and the 1-device "
+        "populations run in one process with jax's default single CPU device; the sharded population runs in a "
+        "child process whose CPU is split into devices (`mpo search --cpu-devices N`), each running its share "
+        "of candidates as its own stream of work. The speedup uses the fastest population column.",
         "",
     ]
     for c in results["configs"]:
         inner, ev = c["inner"], c["eval"]
+        n_dev = c.get("cpu_devices", 1)
         lines += [
-            f"## `{c['config']}` ({c['dataset']}: {inner['steps']} steps x {inner['batch_size']} pairs, "
-            f"{ev['episodes']} x {c['split']['episode_length']}-step evaluation episodes)",
+            f"## `{c['config']}` ({c['dataset']}: {inner['steps']} steps x {inner['batch_size']} pairs of "
+            f"{c['split']['horizon']}-step responses, {ev['episodes']} x {c['split']['episode_length']}-step "
+            "evaluation episodes)",
             "",
             "| P | Python loop of the jitted single run (s) | vmapped population (s) | chunked "
-            f"(chunk {results['plan']['chunk']}) (s) | runs/s (best) | speedup over loop | compile (s) | "
-            "peak memory vmap / chunked (MiB) |",
-            "|---|---|---|---|---|---|---|---|",
+            f"(chunk {results['plan']['chunk']}) (s) | sharded over {n_dev} CPU devices (s) | runs/s (best) | "
+            "speedup over loop | compile (s) | peak memory vmap / chunked (MiB) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in c["rows"]:
-            ch = r.get("chunked_s")
+            ch, sh = r.get("chunked_s"), r.get("sharded_s")
             ch_mb = "-" if ch is None else f"{r['chunked_peak_mb']:.0f}"
             lines.append(
-                f"| {r['P']} | {r['loop_s']:.2f}{' (est.)' if r.get('loop_extrapolated') else ''} | {r['vmap_s']:.2f} | {'-' if ch is None else f'{ch:.2f}'} | "
+                f"| {r['P']} | {r['loop_s']:.2f}{' (est.)' if r.get('loop_extrapolated') else ''} | {r['vmap_s']:.2f} | "
+                f"{'-' if ch is None else f'{ch:.2f}'} | {'-' if sh is None else f'{sh:.2f}'} | "
                 f"{r['runs_per_s']:.2f} | **{r['speedup']:.2f}x** | {r['vmap_compile_s']:.1f} | "
                 f"{r['vmap_peak_mb']:.0f} / {ch_mb} |")
         s = c["split"]

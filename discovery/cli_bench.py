@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -29,14 +30,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise FileExistsError(f"--out: {out} exists; pass --force to replace it")
     if args.chunk < 1:
         raise ValueError(f"--chunk: expected an integer >= 1, got {args.chunk}")
+    if args.cpu_devices < 1:
+        raise ValueError(f"--cpu-devices: expected an integer >= 1, got {args.cpu_devices}")
     jax_setup.enable_compilation_cache()
     plan = BenchPlan(configs=tuple(x.strip() for x in args.configs.split(",") if x.strip()),
                      sizes=_ints(args.sizes, "--sizes"), chunk=args.chunk, repeats=args.repeats,
-                     loop_max=_ints(str(args.loop_max), "--loop-max")[0])
+                     loop_max=_ints(str(args.loop_max), "--loop-max")[0], cpu_devices=args.cpu_devices)
     t0 = time.perf_counter()
     results = run_bench(plan)
     wall = time.perf_counter() - t0
-    command = "mpo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # rebuilt from the parsed flags (sys.argv is the caller's when main() runs in-process)
+    command = "mpo bench " + " ".join(shlex.quote(a) for a in (
+        "--configs", ",".join(plan.configs), "--sizes", ",".join(map(str, plan.sizes)), "--chunk", str(plan.chunk),
+        "--repeats", str(plan.repeats), "--loop-max", str(plan.loop_max), "--cpu-devices", str(plan.cpu_devices),
+        "--out", str(out))) + (" --force" if args.force else "")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(results, command, wall))
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
@@ -46,12 +53,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure the population engine: vmap vs loop, FLOP/s, MJX vs MuJoCo C, memory")
-    p.add_argument("--configs", default="quick,mid", help="comma list of: quick, mid")
+    p.add_argument("--configs", default="quick,probe,mid", help="comma list of: quick, probe, mid")
     p.add_argument("--sizes", default="1,8,32,64,128", help="population sizes P")
     p.add_argument("--chunk", type=int, default=8, help="candidates trained at a time in the chunked variant")
     p.add_argument("--repeats", type=int, default=2, help="timed calls per measurement (minimum kept)")
     p.add_argument("--loop-max", type=int, default=128,
                    help="largest P whose Python loop is run in full; larger ones are extrapolated (marked est.)")
+    p.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="also time the population sharded over N CPU devices, in a child process "
+                        "(default: one per core; 1 = skip)")
     p.add_argument("--out", default="BENCHMARKS.md")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=cmd_bench)

@@ -28,6 +28,9 @@ def _start_distributed(args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from envs.jax_setup import use_cpu_devices
+
+    use_cpu_devices(args.cpu_devices)  # first: importing the search stack starts jax's backend
     from discovery.config import load_config
     from discovery.search import run_search
 
@@ -134,6 +137,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument("--no-report", action="store_true", help="skip the final held-out report")
+    p.add_argument("--cpu-devices", type=int, default=1, metavar="N",
+                   help="split a CPU host into N jax devices the population is sharded over (default 1; "
+                        "the population must be a multiple of N); faster on multi-core CPUs, see BENCHMARKS.md")
     p.add_argument("--distributed", action="store_true",
                    help="one of several processes (jax.distributed): the population is sharded over all their devices")
     p.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: process 0's address (default: auto)")

@@ -93,6 +93,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # labels mostly mean "stays up longer": the setting on which DPO measurably raises the episode return
     # (48-step labels reward speed, which shortens episodes; see the engine issue's closing note).
     "on-policy-long": {"prompt_level": "q50", "response_levels": ("q50",), "horizon": 150},
+    # clean with 25-step responses: the probe (32 pairs x 25 steps) whose vmap-over-loop speedup `mpo bench`
+    # reports as config `probe`
+    "clean-h25": {"horizon": 25},
 }
 
 

@@ -9,7 +9,8 @@ from discovery.cli import main
 @pytest.mark.parametrize("argv, message", [
     (["--sizes", "0,8"], "--sizes: expected integers >= 1"),
     (["--sizes", "a"], "--sizes: expected a comma list of integers"),
-    (["--configs", "huge"], "--configs: unknown config 'huge'; allowed: quick, mid"),
+    (["--configs", "huge"], "--configs: unknown config 'huge'; allowed: quick, probe, mid"),
+    (["--cpu-devices", "0"], "--cpu-devices: expected an integer >= 1"),
     (["--chunk", "0"], "--chunk: expected an integer >= 1"),
     (["--loop-max", "0"], "--loop-max: expected integers >= 1"),
 ])
@@ -36,9 +37,10 @@ def test_distributed_search_needs_a_shared_run_directory(capsys):
 def test_tiny_benchmark_writes_every_number(tmp_path):
     out = tmp_path / "B.md"
     assert main(["bench", "--configs", "quick", "--sizes", "1,2", "--chunk", "1", "--repeats", "1",
-                 "--out", str(out)]) == 0
+                 "--cpu-devices", "2", "--out", str(out)]) == 0
     text = out.read_text()
-    for needle in ("speedup over loop", "GFLOP/s", "physics steps/s", "MuJoCo C", "peak memory", "mpo bench"):
+    for needle in ("speedup over loop", "GFLOP/s", "physics steps/s", "MuJoCo C", "peak memory", "mpo bench",
+                   "sharded over 2 CPU devices"):
         assert needle in text, needle
     res = json.loads(out.with_suffix(".json").read_text())
     (cfg,) = res["configs"]
@@ -47,3 +49,5 @@ def test_tiny_benchmark_writes_every_number(tmp_path):
     assert s["train_s"] > 0 and s["eval_s"] > 0 and 0 < s["train_fraction_of_matmul"] < 2
     assert s["mujoco_c_steps_per_s_1thread"] > 0 and s["mjx_physics_steps_per_s"] > 0
     assert cfg["rows"][1]["chunked_peak_mb"] > 0
+    # P = 1 does not split over 2 devices; P = 2 does (timed in the child process)
+    assert "sharded_s" not in cfg["rows"][0] and cfg["rows"][1]["sharded_s"] > 0

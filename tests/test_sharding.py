@@ -81,3 +81,22 @@ def test_two_processes_with_jax_distributed_equal_one(one_device, tmp_path):
     # every process saw the same numbers; only process 0 wrote the run directory
     assert rd.without_timing(results[1]["log"]) == rd.without_timing(results[0]["log"])
     assert json.loads((out / "best.json").read_text())["vector"] == one_device["best_vector"]
+
+
+def test_cpu_devices_flag_shards_the_search_and_is_checked(tmp_path):
+    """`mpo search --cpu-devices N` splits the host into N devices before jax starts: a population that N
+    does not divide is refused before the run directory is written; N < 1 is refused."""
+    from tests.sharded_search import TINY
+
+    sets = [a for item in TINY for a in ("--set", item)]
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "discovery.cli", "search", "--config", "quick", *sets,
+                           "--set", "strategy.population=8", "--cpu-devices", "3", "--out", str(run), "--quiet"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "strategy.population = 8 must be a multiple of the 3 devices" in proc.stderr
+    assert not run.exists() or not any(run.iterdir())
+    from envs.jax_setup import use_cpu_devices
+
+    with pytest.raises(ValueError, match="--cpu-devices: expected an integer >= 1, got 0"):
+        use_cpu_devices(0)
