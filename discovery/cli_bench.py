@@ -33,6 +33,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.cpu_devices < 1:
         raise ValueError(f"--cpu-devices: expected an integer >= 1, got {args.cpu_devices}")
     jax_setup.enable_compilation_cache()
+    import jax
+
+    if args.cpu_devices > 1 and jax.default_backend() != "cpu":
+        print(f"--cpu-devices {args.cpu_devices}: ignored, the devices here are {jax.default_backend()} ones")
+        args.cpu_devices = 1
     plan = BenchPlan(configs=tuple(x.strip() for x in args.configs.split(",") if x.strip()),
                      sizes=_ints(args.sizes, "--sizes"), chunk=args.chunk, repeats=args.repeats,
                      loop_max=_ints(str(args.loop_max), "--loop-max")[0], cpu_devices=args.cpu_devices)

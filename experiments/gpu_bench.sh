@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # no install step: accelerator machines may be offline
 MPO=(python -m discovery.cli)  # `timeout` cannot run a shell function
 python -c "import jax; print('devices:', jax.devices())" | tee "$OUT/devices.txt"
-timeout 330 "${MPO[@]}" bench --configs quick --sizes "$SIZES" --chunk "$CHUNK" --loop-max 64 --repeats 1 \
+timeout 330 "${MPO[@]}" bench --configs quick --sizes "$SIZES" --chunk "$CHUNK" --loop-max 64 --repeats 1 --cpu-devices 1 \
   --out "$OUT/BENCHMARKS-gpu.md" --force
 timeout 120 "${MPO[@]}" search --config quick --set strategy.population="$POP" --set generations=3 --set chunk="$CHUNK" \
   --no-report --quiet --out "$OUT/search-p4096" 2>&1 | tee "$OUT/search.log"
