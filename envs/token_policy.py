@@ -160,7 +160,8 @@ def make_token_log_probs(spec: TokenPolicySpec) -> Callable[[Any, jax.Array, jax
 @jax.custom_vjp
 def _fusion_barrier_on_cotangent(x: jax.Array) -> jax.Array:
     """Identity whose cotangent is materialized: without it XLA fused the loss's whole per-token backward
-    into the [act_dim, K, rows] logits cotangent, recomputing it once per bin (K x the work)."""
+    into the [act_dim, K, rows] logits cotangent, recomputing it once per bin (K x the work; a training
+    value+grad over 8 vmapped policies went from 2.97 to 2.05 ms per policy with it)."""
     return x
 
 

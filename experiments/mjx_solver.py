@@ -5,7 +5,7 @@ dataset's reference policy on its task) is rolled out with brax's line-search ca
 `--caps`; a cap passes when every observation and reward of every episode is bit-identical:
     python -m experiments.mjx_solver --tasks hopper,walker2d,halfcheetah,ant --caps 4,8,16,24 \\
         --episodes 64 --steps 400 --reference envs/data/hopper/clean
-`envs.tasks.LS_ITERATIONS` holds the smallest passing cap per task.
+`envs.tasks.LS_ITERATIONS` holds the caps chosen from this table (experiments/reports/mjx_solver.md).
 """
 from __future__ import annotations
 
