@@ -76,7 +76,7 @@ def make_local_eval(
         for st in stages:
             # Seeds outermost: inside, the key is one array for every candidate, so the minibatch is too and
             # the first layer of the whole chunk is one wide GEMM (vmapping keys and candidates together
-            # broadcast the minibatch to every candidate: the probe population ran ~1.45x slower).
+            # broadcast the minibatch to every candidate: the mid bench population ran ~1.45x slower).
             trained, losses = jax.lax.map(lambda k, st=st: _map(lambda p: st.train(p, k), params, chunk), k_train)
             trained, losses = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (trained, losses))
             finish = jax.vmap(st.finish)  # over seeds
