@@ -38,7 +38,7 @@ CONFIGS: dict[str, list[str]] = {
 
 @dataclasses.dataclass
 class BenchPlan:
-    configs: tuple[str, ...] = ("quick", "mid")
+    configs: tuple[str, ...] = tuple(CONFIGS)
     sizes: tuple[int, ...] = (1, 8, 32, 64, 128)
     chunk: int = 8  # the chunked variant (candidates trained at a time); the plain one trains all at once
     repeats: int = 2  # timed calls per measurement (the minimum is kept)

@@ -30,8 +30,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise FileExistsError(f"--out: {out} exists; pass --force to replace it")
     if args.chunk < 1:
         raise ValueError(f"--chunk: expected an integer >= 1, got {args.chunk}")
-    if args.cpu_devices < 1:
-        raise ValueError(f"--cpu-devices: expected an integer >= 1, got {args.cpu_devices}")
+    jax_setup.check_cpu_devices(args.cpu_devices)  # here: the devices are split in the child process
     jax_setup.enable_compilation_cache()
     import jax
 

@@ -19,13 +19,17 @@ def enable_compilation_cache(path: Path | str | None = None) -> Path:
     return cache
 
 
+def check_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
+    if n < 1:
+        raise ValueError(f"{flag}: expected an integer >= 1, got {n}")
+
+
 def use_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
     """Split the host CPU into `n` jax devices; call before jax touches a device. The population engine
     shards over every device, so on a multi-core CPU each device runs its share of candidates as its own
     stream of work (2 devices on 2 cores: 1.18-1.45x population throughput at P = 64 in BENCHMARKS.md). No effect on
     GPU/TPU runs, whose devices are the accelerators."""
-    if n < 1:
-        raise ValueError(f"{flag}: expected an integer >= 1, got {n}")
+    check_cpu_devices(n, flag)
     if n == 1:
         return
     try:

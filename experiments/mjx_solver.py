@@ -39,18 +39,17 @@ def roll(env: Any, act: Callable, episodes: int, steps: int, seed: int) -> tuple
     return jax.tree.map(np.asarray, out), rate
 
 
-def check(task: str, caps: list[int], episodes: int, steps: int, seed: int, policy: str = "random",
-          dataset: str | None = None) -> list[dict[str, Any]]:
-    """One row per cap (the first row is the model's own cap)."""
+def check(task: str, caps: list[int], episodes: int, steps: int, seed: int, reference: Any = None
+          ) -> list[dict[str, Any]]:
+    """One row per cap (the first row is the model's own cap); random actions, or the reference policy of
+    the loaded dataset `reference`."""
     base = tasks.build_env(task)
-    if policy == "random":
+    policy = "random" if reference is None else "reference"
+    if reference is None:
         act = rollout.random_act_fn(base.action_size, -1.0, 1.0)
     else:
-        from envs.dataset_io import load_dataset
-
-        ds = load_dataset(dataset)
-        spec = ds.reference_spec
-        params = jax.tree.map(jnp.asarray, ds.reference_params)
+        spec = reference.reference_spec
+        params = jax.tree.map(jnp.asarray, reference.reference_params)
         act = rollout.token_act_fn(tp.make_apply(spec), params, spec.n_bins, spec.action_low, spec.action_high, False)
     own = int(base.sys.opt.ls_iterations)
     ref, ref_rate = roll(base, act, episodes, steps, seed)
@@ -88,15 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     if not caps or min(caps) < 1:
         p.error(f"--caps: every cap must be >= 1, got {args.caps!r}")
     enable_compilation_cache()
-    runs = [(t, "random", None) for t in names]
+    runs = [(t, None) for t in names]
     if args.reference:
         from envs.dataset_io import load_dataset
 
-        runs.append((load_dataset(args.reference).task, "reference", args.reference))
+        ds = load_dataset(args.reference)
+        runs.append((ds.task, ds))
     print("| task | policy | line-search cap | physics steps/s | speedup | bit-identical | max obs diff | mean return |")
     print("|---|---|---|---|---|---|---|---|")
-    for task, policy, ds in runs:
-        for r in check(task, caps, args.episodes, args.steps, args.seed, policy, ds):
+    for task, ds in runs:
+        for r in check(task, caps, args.episodes, args.steps, args.seed, ds):
             print(f"| {r['task']} | {r['policy']} | {r['cap']} | {r['physics_steps_per_s']:,.0f} | {r['speedup']:.2f}x | "
                   f"{'yes' if r['identical'] else 'no'} | {r['max_obs_diff']:.3g} | {r['mean_return']:.2f} |", flush=True)
 
