@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from discovery.inner import InnerConfig
-from discovery.mujoco_domain import EvalConfig
+from envs.mujoco.domain import EvalConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "experiments" / "configs"
@@ -59,6 +59,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except json.JSONDecodeError:
         value = raw
     return key.split("."), value
+
+
+def make_config(update: dict[str, Any]) -> dict[str, Any]:
+    """Defaults <- `update` (a nested mapping of config keys), validated: the config of a run built in code
+    (the robustness study, the experiments) goes through the same checks as a config file."""
+    cfg = _merge(DEFAULTS, update)
+    validate(cfg)
+    return cfg
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:

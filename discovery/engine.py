@@ -1,14 +1,16 @@
-"""Everything a search, an evaluation or a report builds from one config: datasets, domains, inner runs."""
+"""The one way to assemble inner runs: a config (datasets, `inner`, `eval`, `loss`) -> datasets, domains,
+pure inner runs. The search, the report, `mpo eval`, the robustness study, the bench and the experiments
+all build their runs here."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable
 
-from discovery.config import resolve_path
+from discovery.config import make_config, resolve_path
 from discovery.inner import InnerConfig, InnerStages, make_inner, make_inner_stages
-from discovery.mujoco_domain import EvalConfig, make_mujoco_domain
-from discovery.text_domain import TextEvalConfig, make_text_domain
 from envs.dataset_io import PreferenceDataset, load_dataset
+from envs.domain import Domain
+from envs.worlds import make_domain
 from search_spaces.mpo import MPOParams, mpo_loss
 from search_spaces.points import mpo_point
 from search_spaces.search_space import SearchSpace
@@ -22,7 +24,8 @@ class Engine:
     space: SearchSpace
 
     def runs(self, loss_fn: Callable = mpo_loss, episodes: int | None = None) -> list[Callable]:
-        """One pure `run(loss_params, key)` per dataset (`episodes` overrides the evaluation count)."""
+        """One pure `run(loss_params, key[, lr_scale])` per dataset (`episodes` overrides the evaluation
+        count)."""
         inner = InnerConfig(**self.cfg["inner"])
         return [make_inner(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
@@ -31,26 +34,18 @@ class Engine:
         inner = InnerConfig(**self.cfg["inner"])
         return [make_inner_stages(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
-    def domains(self, episodes: int | None = None) -> list:
-        """One domain per dataset, of the dataset's own kind (`episodes` overrides the evaluation count:
+    def domains(self, episodes: int | None = None) -> list[Domain]:
+        """One domain per dataset, of the dataset's own world (`episodes` overrides the evaluation count:
         MuJoCo episodes, or sampled responses per held-out prompt for text)."""
         eval_cfg = dict(self.cfg["eval"])
         if episodes is not None:
             eval_cfg["episodes"] = episodes
         return [make_domain(ds, eval_cfg) for ds in self.datasets]
 
-
-def make_domain(ds: PreferenceDataset, eval_cfg: dict[str, Any]):
-    """Dispatch on the dataset's domain (manifest "domain"; absent = mujoco)."""
-    if ds.domain == "text":
-        return make_text_domain(ds, TextEvalConfig.from_eval(eval_cfg))
-    return make_mujoco_domain(ds, mujoco_eval_config(eval_cfg))
-
-
-def mujoco_eval_config(eval_cfg: dict[str, Any]) -> EvalConfig:
-    """The MuJoCo fields of the config's `eval` block (the others belong to other domains)."""
-    names = {f.name for f in dataclasses.fields(EvalConfig)}
-    return EvalConfig(**{k: v for k, v in eval_cfg.items() if k in names})
+    def with_inner(self, **changes: Any) -> "Engine":
+        """The same datasets and search space with `inner` fields changed (e.g. steps=1), validated."""
+        cfg = make_config({**self.cfg, "inner": {**self.cfg["inner"], **changes}})
+        return dataclasses.replace(self, cfg=cfg)
 
 
 def search_space(cfg: dict[str, Any]) -> SearchSpace:
@@ -61,6 +56,7 @@ def search_space(cfg: dict[str, Any]) -> SearchSpace:
 
 
 def build_engine(cfg: dict[str, Any]) -> Engine:
+    """Load and validate the config's datasets (before anything is written) and its search space."""
     datasets = [load_dataset(resolve_path(d)) for d in cfg["datasets"]]
     space = search_space(cfg)
     return Engine(cfg, datasets, space.fixed, space)

@@ -3,7 +3,7 @@
 `run` starts from the reference policy, takes K optax steps of the given loss on minibatches of pairs
 (one `lax.scan`; tau = t / K is fed to the loss), then evaluates the fine-tuned policy in its domain.
 It is jittable and vmappable over loss parameters and keys, so a whole population of inner runs is
-one XLA program. Domains (MuJoCo, text, ...) plug in through the small `Domain` interface below.
+one XLA program. Worlds (MuJoCo, text, ...) plug in through the small `envs.domain.Domain` contract.
 """
 from __future__ import annotations
 
@@ -13,26 +13,10 @@ from typing import Any, Callable, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from envs.domain import Domain
 from search_spaces.batch import PrefBatch
-
-# (policy params, pairs) -> (logp_w, logp_l, mask_w, mask_l), token level [B, T]
-LogpFn = Callable[[Any, dict], tuple[chex.Array, chex.Array, chex.Array, chex.Array]]
-
-
-class Domain(NamedTuple):
-    """What the inner run needs from a domain; everything is a pure function or an array pytree."""
-
-    init_params: Any  # the reference policy: fine-tuning starts here
-    train_pairs: dict  # arrays with a leading pair axis, consumed by `logps`
-    heldout_pairs: dict  # pairs never trained on: accuracy and implicit-reward margins
-    logps: LogpFn
-    evaluate: Callable[[Any, jax.Array], dict]  # (params, key) -> {"score", "return", "length"[, "kl"]}
-    # KL(pi || pi_ref) on dataset prompts; None when `evaluate` returns "kl" itself (text estimates it from
-    # its samples, which need the evaluation key)
-    kl: Callable[[Any], chex.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +35,6 @@ class InnerConfig:
         ):
             if not ok:
                 raise ValueError(f"inner.{name}: got {getattr(self, name)!r}; allowed: {allowed}")
-
-
-def heldout_split(n_pairs: int, heldout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) pair indices: the last round(fraction * n) pairs, at least one, are held out
-    (pairs are generated i.i.d., so the last ones are as good a held-out set as any)."""
-    n_heldout = max(1, int(round(heldout_fraction * n_pairs)))
-    if n_pairs - n_heldout < 1:
-        raise ValueError(f"eval.heldout_fraction: {heldout_fraction} leaves no training pairs out of {n_pairs}")
-    return np.arange(n_pairs - n_heldout), np.arange(n_pairs - n_heldout, n_pairs)
 
 
 def _tree_finite(tree: Any) -> chex.Array:

@@ -18,22 +18,9 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from discovery.inner import InnerStages
-from search_spaces.mpo import MPOParams
-from search_spaces.search_space import SearchSpace
+from search_spaces.search_space import SearchSpace, unit_to_params
 
 AXIS = "pop"
-
-
-def unit_to_params(space: SearchSpace) -> Callable[[jax.Array], MPOParams]:
-    """The ES works in the unit cube of the search box; x in [0, 1]^D -> MPOParams."""
-    lo, hi = space.bounds()
-    lo, width = jnp.asarray(lo, jnp.float32), jnp.asarray(hi - lo, jnp.float32)
-    return lambda x: space.from_vector(lo + x * width)
-
-
-def params_to_unit(space: SearchSpace, params: MPOParams) -> jax.Array:
-    lo, hi = space.bounds()
-    return jnp.asarray((space.to_vector(params) - lo) / (hi - lo), jnp.float32)
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:

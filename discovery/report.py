@@ -16,10 +16,14 @@ import numpy as np
 from scipy import stats
 
 from discovery.engine import Engine
+from discovery.figures import plot_fitness, plot_loss_shape
 from search_spaces.mpo import MPOParams, mpo_loss
 from search_spaces.points import mpo_point, point_names
 from search_spaces.registry import get_loss
 
+# The report's evaluation keys: fold_in(seed, HELDOUT_STREAM), clear of every generation index g (the
+# search uses fold_in(seed, g)) and of the search's INIT_STREAM = 2**31 - 1.
+HELDOUT_STREAM = 2**31 - 2
 COLUMNS = ("fitness", "return", "kl", "length", "heldout_accuracy")
 Entry = tuple[str, Callable, Any]  # (label, loss_fn, loss params)
 
@@ -52,7 +56,7 @@ def evaluate_entries(engine: Engine, entries: Sequence[Entry], seeds: int, episo
     return {label: out[label] for label, _, _ in entries}
 
 
-def evaluate_reference(engine: Engine, seeds: int, episodes: int, key: jax.Array) -> dict[str, np.ndarray]:
+def evaluate_reference(engine: Engine, seeds: int, episodes: int | None, key: jax.Array) -> dict[str, np.ndarray]:
     """The reference policy itself (no fine-tuning), on the same evaluation seeds."""
     keys = jax.random.split(key, seeds)
     rows = []
@@ -112,9 +116,6 @@ def score_note(cfg: dict[str, Any], datasets: Sequence[Any]) -> str:
 
 def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool = False) -> str:
     """Re-evaluate the discovered loss on held-out seeds next to the reference and the baselines."""
-    from discovery.plots import plot_fitness, plot_loss_shape
-    from discovery.search import HELDOUT_STREAM
-
     cfg = engine.cfg
     rep = cfg["report"]
     entries: list[Entry] = [("discovered (best)", mpo_loss, result["best_params"]),

@@ -2,33 +2,17 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "evosax", "brax", "mujoco", "mujoco-mjx",
-            "orbax-checkpoint", "numpy", "mpo-discovery")
+from envs.runtime import versions
+
 CONFIG = "config.json"
 LOG = "log.jsonl"
 # Log fields that measure the machine (time, compilations, which depend on the compilation cache);
 # everything else in a log line is a deterministic function of the config.
 TIMING_KEYS = ("wall_s", "compile_s", "xla_compiles")
-
-
-def versions() -> dict[str, str]:
-    import jax
-
-    out = {"python": sys.version.split()[0], "platform": platform.platform(),
-           "devices": ", ".join(str(d) for d in jax.devices())}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "missing"
-    return out
 
 
 def default_run_dir(name: str) -> Path:

@@ -19,16 +19,25 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from discovery import checkpoint, run_dir as rd
+from discovery import checkpoint
+from discovery import run_dir as rd
 from discovery.engine import Engine, build_engine
-from discovery.population import (check_divisible, gather_population, local_slice, make_local_eval,
-                                  params_to_unit, population_mesh, shard_population, unit_to_params)
+from discovery.population import (
+    check_divisible,
+    gather_population,
+    local_slice,
+    make_local_eval,
+    population_mesh,
+    shard_population,
+)
+from discovery.report import write_report
 from discovery.strategies import es_fitness, make_strategy
 from search_spaces.mpo import describe, mpo_loss
+from search_spaces.search_space import params_to_unit, unit_to_params
 
 # Key streams: generation g uses fold_in(seed, g); these constants stay clear of any generation index.
+# (the held-out stream of the report is report.HELDOUT_STREAM)
 INIT_STREAM = 2**31 - 1
-HELDOUT_STREAM = 2**31 - 2
 
 SUMMARY_METRICS = ("return", "kl", "length", "heldout_accuracy", "logratio_chosen", "logratio_rejected")
 
@@ -191,8 +200,6 @@ def run_search(
     if int(state["generation"]) >= total and primary:
         _write_best(out, result, space)
         if report:
-            from discovery.report import write_report
-
             write_report(out, engine, result, quiet=quiet)
     return result
 

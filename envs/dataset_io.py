@@ -26,8 +26,8 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from envs import pytree_io
-from envs import text_policy as xp
-from envs import token_policy as tp
+from envs.mujoco import token_policy as tp
+from envs.text import policy as xp
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -244,7 +244,7 @@ def _mujoco_spec(manifest: dict[str, Any], where: str) -> tp.TokenPolicySpec:
     return spec
 
 
-# --- the text domain (envs/text_task.py): token prompts and EOS-terminated responses ---------------------
+# --- the text domain (envs/text/task.py): token prompts and EOS-terminated responses ---------------------
 
 def text_pair_schema(s: dict[str, int]) -> dict[str, tuple[tuple[int, ...], str]]:
     P, k, T = s["n_pairs"], s["prompt_len"], s["max_len"]

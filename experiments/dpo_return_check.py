@@ -12,11 +12,10 @@ import math
 import jax
 import numpy as np
 
-from discovery.config import resolve_path
-from discovery.inner import InnerConfig, make_inner
-from discovery.mujoco_domain import EvalConfig, make_mujoco_domain
-from envs.dataset_io import load_dataset
-from envs.jax_setup import enable_compilation_cache
+from discovery.config import make_config
+from discovery.engine import build_engine
+from discovery.report import evaluate_reference
+from envs.runtime import enable_compilation_cache
 from search_spaces.registry import get_loss
 
 
@@ -34,13 +33,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=2026)
     args = p.parse_args(argv)
     enable_compilation_cache()
-    dom = make_mujoco_domain(load_dataset(resolve_path(args.dataset)), EvalConfig(episodes=args.episodes, greedy=args.greedy))
+    engine = build_engine(make_config({
+        "datasets": [args.dataset],
+        "inner": {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr},
+        "eval": {"episodes": args.episodes, "greedy": args.greedy},
+    }))
     spec = get_loss(args.loss)
     params = spec.params(**({"beta": args.beta} if args.beta is not None else {}))
-    keys = jax.random.split(jax.random.key(args.seed), args.seeds)
-    ref = np.asarray(jax.jit(jax.vmap(lambda k: dom.evaluate(dom.init_params, jax.random.split(k)[1])))(keys)["score"])
-    run = make_inner(dom, spec.fn, InnerConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr))
-    m = jax.jit(jax.vmap(run, (None, 0)))(params, keys)
+    key = jax.random.key(args.seed)
+    ref = evaluate_reference(engine, args.seeds, None, key)["fitness"][0]
+    run = engine.runs(spec.fn)[0]
+    m = jax.jit(jax.vmap(run, (None, 0)))(params, jax.random.split(key, args.seeds))
     tuned = np.asarray(m["fitness"])
     diff = tuned - ref
     se = diff.std(ddof=1) / math.sqrt(diff.size)

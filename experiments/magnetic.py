@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from discovery.magnetic import ALGORITHM_HELP, ALGORITHMS, ExactConfig, run_exact
-from discovery.magnetic_report import dg_table, fit_linear_rate, mean_ci, plot_dg_curves, versions
-from discovery.magnetic_sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
+from discovery.magnetic.exact import ALGORITHM_HELP, ALGORITHMS, ExactConfig, run_exact
+from discovery.magnetic.report import dg_table, fit_linear_rate, mean_ci, plot_dg_curves
+from discovery.magnetic.sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
 from envs.games import make_games, nash_lp
+from envs.runtime import versions
 
 # (family, responses n, family parameters): sizes chosen so most games have a mixed NE.
 FAMILIES: tuple[tuple[str, int, dict[str, float]], ...] = (

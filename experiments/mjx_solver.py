@@ -5,7 +5,7 @@ dataset's reference policy on its task) is rolled out with brax's line-search ca
 `--caps`; a cap passes when every observation and reward of every episode is bit-identical:
     python -m experiments.mjx_solver --tasks hopper,walker2d,halfcheetah,ant --caps 4,8,16,24 \\
         --episodes 64 --steps 400 --reference envs/data/hopper/clean
-`envs.tasks.LS_ITERATIONS` holds the caps chosen from this table (experiments/reports/mjx_solver.md).
+`envs.mujoco.tasks.LS_ITERATIONS` holds the caps chosen from this table (experiments/reports/mjx_solver.md).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import rollout, tasks
-from envs import token_policy as tp
-from envs.jax_setup import enable_compilation_cache
+from envs.mujoco import rollout, tasks
+from envs.mujoco import token_policy as tp
+from envs.runtime import enable_compilation_cache
 
 
 def roll(env: Any, act: Callable, episodes: int, steps: int, seed: int) -> tuple[dict[str, np.ndarray], float]:

@@ -1,4 +1,4 @@
-"""Link functions g(z) of the margin and one-sided terms h(r) of a single reward (DESIGN.md 5, item 5)."""
+"""Link functions g(z) of the margin and one-sided terms h(r) of a single reward (README, 'Mirror Preference Optimization family', link g and terms h)."""
 from __future__ import annotations
 
 import chex

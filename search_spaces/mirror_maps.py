@@ -1,4 +1,5 @@
-"""Mirror maps m(u) = phi^{-1}(e^u) on log-probabilities u <= 0 (DESIGN.md section 5, item 2).
+"""Mirror maps m(u) = phi^{-1}(e^u) on log-probabilities u <= 0 (Alfano et al. 2025,
+arXiv 2411.06568, the omega-potential view).
 
 m is a convex combination of strictly increasing basis maps plus a monotone piecewise-linear part,
 so any coefficients give a strictly increasing map (a valid omega-potential's inverse). The weights

@@ -1,4 +1,5 @@
-"""Mirror Preference Optimization (MPO): the parameterized loss family (DESIGN.md section 5).
+"""Mirror Preference Optimization (MPO): the parameterized loss family (Alfano et al.
+2025, arXiv 2411.06568; this project's parameterization, README 'Mirror Preference Optimization family').
 
 Per pair, with token log-probs of the policy and of pi_ref:
   1. score       s(y) = n^(-lam) * sum_t log p(y_t)
@@ -24,7 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from search_spaces.batch import PrefBatch, check_shapes, mean_logp, seq_len, seq_logp
-from search_spaces.links import LINK_BASIS, SIDE_BASIS, CORRECTION_CENTERS, link_basis, link_correction, side_basis
+from search_spaces.links import (
+    CORRECTION_CENTERS,
+    LINK_BASIS,
+    SIDE_BASIS,
+    link_basis,
+    link_correction,
+    side_basis,
+)
 from search_spaces.mirror_maps import MIRROR_BASIS, N_PL, mirror_map
 
 

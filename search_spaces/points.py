@@ -1,7 +1,7 @@
 """Known losses as exact points of the MPO family.
 
 `mpo_point(name, **hparams)` returns the MPOParams whose loss equals the zoo loss `name` with those
-hyperparameters (values and gradients; tests/test_mpo_points.py proves it). Squared losses carry a
+hyperparameters (values and gradients; tests/search_spaces/test_mpo_points.py proves it). Squared losses carry a
 factor: IPO's (rho_bar - 1/(2 beta))^2 = (beta*rho_bar - 1/2)^2 / beta^2, hence scale = 1/beta^2.
 exo_pair, kto_pair and aot are not points (a KL-to-Bernoulli link; batch-coupled statistics).
 """

@@ -1,82 +1,34 @@
-"""The loss registry: every loss the product knows, with defaults, ranges and citation.
-
-A loss is a pure function `fn(params, batch, tau) -> per-pair losses [B]`: `params` is a pytree of
-hyperparameters (a dict for zoo losses, an MPOParams for the family), `batch` a PrefBatch, `tau` the
-training progress in [0, 1]. Pure and pytree-valued params make every loss jit-, vmap- and grad-able,
-including vmap over hyperparameters.
-"""
+"""The loss registry: every loss the product knows, as an explicit table built from the zoo's specs and
+the MPO family's (as evosax builds its algorithm dicts); nothing registers itself on import."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping
-
-import chex
-
-from search_spaces.batch import PrefBatch
-
-LossFn = Callable[[Any, PrefBatch, chex.Numeric], chex.Array]
+from search_spaces.mpo_spec import MPO_SPEC
+from search_spaces.spec import LossFn, LossSpec  # noqa: F401 (the registry's public types)
+from search_spaces.zoo import ZOO
 
 
-@dataclasses.dataclass(frozen=True)
-class LossSpec:
-    name: str
-    fn: LossFn
-    family: str  # "reference" | "reference-free" | "length-aware" | "batch-coupled" | "mpo"
-    defaults: Mapping[str, float]
-    ranges: Mapping[str, tuple[float, float, str]]  # name -> (low, high, "[]" / "[)" / "()" ...)
-    formula: str
-    citation: str
-    trl_name: str | None = None
-    notes: str = ""
-    batch_coupled: bool = False
-
-    def params(self, **overrides: float) -> dict[str, float]:
-        """Defaults with overrides applied; unknown names and out-of-range values raise ValueError."""
-        unknown = sorted(set(overrides) - set(self.defaults))
-        if unknown:
-            allowed = ", ".join(self.defaults) or "none"
-            raise ValueError(f"loss '{self.name}': unknown hyperparameter(s) {unknown}; allowed: {allowed}")
-        merged = {**self.defaults, **{k: float(v) for k, v in overrides.items()}}
-        for key, value in merged.items():
-            low, high, brackets = self.ranges[key]
-            ok_low = value >= low if brackets[0] == "[" else value > low
-            ok_high = value <= high if brackets[1] == "]" else value < high
-            if not (ok_low and ok_high):
-                raise ValueError(
-                    f"loss '{self.name}': hyperparameter {key}={value} out of range; allowed {brackets[0]}{low}, {high}{brackets[1]}"
-                )
-        return merged
+def _table(specs: tuple[LossSpec, ...]) -> dict[str, LossSpec]:
+    table: dict[str, LossSpec] = {}
+    for spec in specs:
+        if spec.name in table:
+            raise ValueError(f"loss '{spec.name}' is defined twice")
+        table[spec.name] = spec
+    return table
 
 
-_REGISTRY: dict[str, LossSpec] = {}
-
-
-def register(spec: LossSpec) -> LossSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"loss '{spec.name}' registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _ensure_loaded() -> None:
-    # Registration happens on import of the modules that define losses.
-    import search_spaces.zoo  # noqa: F401
-    import search_spaces.mpo_spec  # noqa: F401
+REGISTRY: dict[str, LossSpec] = _table((*ZOO, MPO_SPEC))
 
 
 def get_loss(name: str) -> LossSpec:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown loss '{name}'; known losses: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    if name not in REGISTRY:
+        raise ValueError(f"unknown loss '{name}'; known losses: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
 
 
 def loss_names(family: str | None = None) -> list[str]:
-    _ensure_loaded()
-    return [n for n, s in _REGISTRY.items() if family is None or s.family == family]
+    return [n for n, s in REGISTRY.items() if family is None or s.family == family]
 
 
 def zoo_names() -> list[str]:
     """Every known (published) loss: the registry minus the MPO family itself."""
-    _ensure_loaded()
-    return [n for n, s in _REGISTRY.items() if s.family != "mpo"]
+    return [n for n, s in REGISTRY.items() if s.family != "mpo"]

@@ -2,13 +2,16 @@
 
 A SearchSpace picks which coefficients the ES moves (`fields`, at tau = 0) and which also get a
 temporal slope (`temporal`, TA-MPO); every other coefficient is taken from `fixed`. Vectors are
-clipped into the per-coordinate box on the way in, so any real vector is a valid loss.
+clipped into the per-coordinate box on the way in, so any real vector is a valid loss. An evolution
+strategy works in the unit cube of the box: `unit_to_params` / `params_to_unit` map between the two.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -87,3 +90,15 @@ class SearchSpace:
             target[f] = vec[offset : offset + n].reshape(field_shape(f))
             offset += n
         return MPOParams(base=MPOCoeffs(**base), slope=MPOCoeffs(**slope))
+
+
+def unit_to_params(space: SearchSpace) -> Callable[[jax.Array], MPOParams]:
+    """The ES works in the unit cube of the search box; x in [0, 1]^D -> MPOParams."""
+    lo, hi = space.bounds()
+    lo, width = jnp.asarray(lo, jnp.float32), jnp.asarray(hi - lo, jnp.float32)
+    return lambda x: space.from_vector(lo + x * width)
+
+
+def params_to_unit(space: SearchSpace, params: MPOParams) -> jax.Array:
+    lo, hi = space.bounds()
+    return jnp.asarray((space.to_vector(params) - lo) / (hi - lo), jnp.float32)

@@ -1,4 +1,5 @@
-"""Independent NumPy implementations of the published formulas (../shared/reference/losses.md).
+"""Independent NumPy implementations of the published formulas (each loss's paper, as cited in its
+search_spaces.zoo spec).
 
 Written from the formulas, not from search_spaces: token arrays in, per-pair losses out, float64.
 """

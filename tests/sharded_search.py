@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 TINY_DATA = Path(__file__).resolve().parent / "data" / "tiny_hopper_clean"
-# The same search as tests/test_engine.py, so the one-device run finds its program in the compilation cache.
+# The same search as tests/discovery/test_engine.py, so the one-device run finds its program in the compilation cache.
 TINY = [f'datasets=["{TINY_DATA}"]', "generations=4", "strategy.population=4", "seeds=1", "inner.steps=4",
         "inner.batch_size=4", "eval.episodes=1", "eval.episode_length=8", "strategy.sigma=0.2"]
 
@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     from discovery import run_dir as rd
     from discovery.config import load_config
     from discovery.search import run_search
-    from envs import jax_setup
+    from envs import runtime
 
-    jax_setup.enable_compilation_cache()
+    runtime.enable_compilation_cache()
     cfg = load_config(None, TINY + args.set)
     result = run_search(cfg, Path(args.out), quiet=True, report=False)
     best = json.loads((Path(args.out) / "best.json").read_text()) if jax.process_index() == 0 else None

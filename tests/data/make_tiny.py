@@ -10,7 +10,8 @@ from pathlib import Path
 
 import jax
 
-from envs import build_dataset, experts, jax_setup, settings
+from envs import runtime
+from envs.mujoco import build, experts, settings
 
 OUT = Path(__file__).resolve().parent / "tiny_hopper_clean"
 TINY = dict(n_pairs=16, horizon=6, prompt_max_step=5, sft_episodes=2, episode_length=20, bc_steps=20,
@@ -18,7 +19,7 @@ TINY = dict(n_pairs=16, horizon=6, prompt_max_step=5, sft_episodes=2, episode_le
 
 
 def main() -> None:
-    jax_setup.enable_compilation_cache()
+    runtime.enable_compilation_cache()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ex = experts.untrained_experts("hopper", jax.random.PRNGKey(0))
@@ -27,7 +28,7 @@ def main() -> None:
         experts.save_experts(root / "experts", meta, [ex.level_params(i) for i in range(ex.n_levels)])
         (root / "tasks.json").write_text(json.dumps({"hopper": {"random_return": 5.0, "expert_return": 25.0}}))
         shutil.rmtree(OUT, ignore_errors=True)
-        build_dataset.build_dataset(settings.make_config("hopper", "clean", **TINY), OUT,
+        build.build_dataset(settings.make_config("hopper", "clean", **TINY), OUT,
                                     experts_dir=root / "experts", tasks_json=root / "tasks.json")
     print(f"wrote {OUT}")
 

@@ -1,0 +1,55 @@
+"""The `mpo` command line: a thin dispatcher over one module per command group.
+
+Each command module exposes `register(subparsers)`, which adds its sub-command and sets
+`func` on the parsed namespace; keeping groups in their own files lets them grow independently.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# One module per sub-command, in the order `mpo --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "discovery.cli.search",
+    "discovery.cli.eval",
+    "discovery.cli.plot",
+    "discovery.cli.losses",
+    "discovery.cli.data",
+    "discovery.cli.games",
+    "discovery.cli.robustness",
+    "discovery.cli.bench",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpo",
+        description="Discover preference-optimization losses by evolution (Mirror Preference Optimization).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except (CLIError, ValueError, KeyError, FileNotFoundError, FileExistsError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"mpo: error: {msg}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""`mpo data ...`: the MuJoCo diagnostic suite (tasks, experts, preference datasets) from the CLI."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="MuJoCo diagnostic suite: tasks, experts, preference datasets")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    t = sub.add_parser("tasks", help="list the task registry; --measure measures random returns")
+    t.add_argument("--task", action="append", help="task name (repeatable; default all)")
+    t.add_argument("--measure", action="store_true", help="measure the random policy's return and save it")
+    t.add_argument("--episodes", type=int, default=32)
+    t.set_defaults(func=_cmd_tasks)
+
+    e = sub.add_parser("experts", help="train brax PPO experts and save checkpoints at several quality levels")
+    e.add_argument("--task", required=True)
+    e.add_argument("--out", type=Path, default=None,
+                   help="directory (default envs/data/TASK/experts; only the default updates the task's "
+                        "measured expert return)")
+    e.add_argument("--timesteps", type=int, default=None, help="PPO environment steps")
+    e.add_argument("--num-evals", type=int, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--eval-episodes", type=int, default=16)
+    e.add_argument("--overwrite", action="store_true", help="replace existing expert checkpoints")
+    e.set_defaults(func=_cmd_experts)
+
+    _register_datasets(sub)
+
+
+def _setup_jax() -> None:
+    from envs import runtime
+
+    runtime.enable_compilation_cache()
+
+
+def _command_line() -> str:
+    return "mpo " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "mpo"
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    _setup_jax()
+    import jax
+
+    from envs.mujoco import rollout, tasks
+
+    names = args.task or list(tasks.task_names())
+    for n in names:
+        spec = tasks.get_task(n)
+        if args.measure:
+            t0 = time.time()
+            r = rollout.measure_random_return(n, jax.random.PRNGKey(12345), args.episodes, spec.episode_length)
+            tasks.update_measured(n, {
+                "random_return": r,
+                "random_episodes": args.episodes,
+                "episode_length": spec.episode_length,
+                "random_command": _command_line(),
+                "random_wall_time_s": round(time.time() - t0, 1),
+            })
+        m = tasks.load_measured().get(n, {})
+        rr = m.get("random_return")
+        er = m.get("expert_return")
+        print(f"{n:12s} backend={spec.backend} episode_length={spec.episode_length} obs={spec.obs_size} "
+              f"act={spec.action_size} dt={spec.dt:.4f} random_return="
+              f"{'n/a' if rr is None else f'{rr:.1f}'} expert_return={'n/a' if er is None else f'{er:.1f}'}")
+    return 0
+
+
+def _cmd_experts(args: argparse.Namespace) -> int:
+    _setup_jax()
+    from tqdm import tqdm
+
+    from envs.mujoco import experts, tasks
+
+    tasks.get_task(args.task)
+    cfg = experts.PPOConfig(seed=args.seed)
+    if args.timesteps is not None:
+        cfg = dataclasses.replace(cfg, num_timesteps=args.timesteps)
+    if args.num_evals is not None:
+        cfg = dataclasses.replace(cfg, num_evals=args.num_evals)
+    out = args.out or tasks.DATA_DIR / args.task / "experts"
+    bar = tqdm(total=cfg.num_timesteps, unit="step", unit_scale=True, desc=f"PPO {args.task}",
+               file=sys.stderr, dynamic_ncols=True)
+
+    def progress(step: int, ret: float, elapsed: float) -> None:
+        bar.update(max(0, min(step, cfg.num_timesteps) - bar.n))
+        bar.set_postfix(eval_return=f"{ret:.1f}", elapsed=f"{elapsed:.0f}s")
+
+    t0 = time.time()
+    meta = experts.train_experts(args.task, out, cfg, progress=progress, eval_episodes=args.eval_episodes,
+                                 overwrite=args.overwrite, record_measured=args.out is None)
+    bar.close()
+    wall = time.time() - t0
+    experts.annotate(out, {"command": _command_line(), "wall_time_s": round(wall, 1)})
+    print(f"experts for {args.task} saved to {out} ({wall:.0f} s)")
+    for lv in meta["levels"]:
+        print(f"  {lv['name']:5s} step={lv['step']:>9d} return={lv['return_stochastic']:8.1f} "
+              f"(deterministic {lv['return_deterministic']:.1f}) pct_of_best={lv['pct_of_best']:.0f}")
+    return 0
+
+
+def _register_datasets(sub: argparse._SubParsersAction) -> None:
+    from envs.mujoco.settings import setting_names
+    from envs.text.settings import setting_names as text_setting_names
+
+    m = sub.add_parser("make", help="generate a preference dataset with its reference policy")
+    m.add_argument("--task", required=True, help="a MuJoCo task, or 'text' for the synthetic text domain")
+    m.add_argument("--setting", required=True, help=f"MuJoCo: {', '.join(setting_names())}; "
+                                                    f"text: {', '.join(text_setting_names())}")
+    m.add_argument("--out", type=Path, required=True, help="new dataset directory")
+    m.add_argument("--experts", type=Path, default=None, help="experts directory (default envs/data/TASK/experts)")
+    m.add_argument("--seed", type=int, default=None)
+    m.add_argument("--n-pairs", type=int, default=None)
+    m.add_argument("--horizon", type=int, default=None, help="response length H in env steps")
+    m.add_argument("--bins", type=int, default=None, help="K action-token bins per action dimension")
+    m.add_argument("--temperature", type=float, default=None, help="Bradley-Terry temperature (0 = deterministic)")
+    m.add_argument("--eps", type=float, default=None, help="label flip probability")
+    m.add_argument("--episode-length", type=int, default=None)
+    m.add_argument("--sft-episodes", type=int, default=None)
+    m.add_argument("--bc-steps", type=int, default=None)
+    m.add_argument("--eval-episodes", type=int, default=None)
+    m.add_argument("--length-bias", type=float, default=None,
+                   help="text only: the labeller sees r* + LENGTH_BIAS * len(y)")
+    m.add_argument("--sft-steps", type=int, default=None, help="text only: SFT training steps")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    m.set_defaults(func=_cmd_make)
+
+    s = sub.add_parser("show", help="validate a dataset and summarize it (text and a PNG)")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--png", type=Path, default=None, help="PNG path (default DIR/show.png)")
+    s.set_defaults(func=_cmd_show)
+
+
+TEXT_ONLY = ("length_bias", "sft_steps")
+MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes")
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], task: str) -> None:
+    given = [n for n in names if getattr(args, n) is not None]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ValueError(f"{flags}: not an option of --task {task}")
+
+
+def _cmd_make_text(args: argparse.Namespace) -> int:
+    from envs.text.settings import make_config
+
+    _refuse(args, MUJOCO_ONLY, "text")
+    cfg = make_config(args.setting, seed=args.seed, n_pairs=args.n_pairs, bt_temperature=args.temperature,
+                      flip_eps=args.eps, length_bias=args.length_bias, sft_steps=args.sft_steps)
+    _setup_jax()
+    from envs import dataset_report
+    from envs.text.build import build_text_dataset
+
+    t0 = time.time()
+    ds = build_text_dataset(
+        cfg, args.out, overwrite=args.overwrite,
+        log=lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True),
+        provenance={"command": _command_line()},
+    )
+    print(dataset_report.summary_text(ds))
+    return 0
+
+
+def _cmd_make(args: argparse.Namespace) -> int:
+    from envs.mujoco.settings import make_config
+
+    if args.task == "text":
+        return _cmd_make_text(args)
+    _refuse(args, TEXT_ONLY, args.task)
+
+    cfg = make_config(
+        args.task, args.setting, seed=args.seed, n_pairs=args.n_pairs, horizon=args.horizon, n_bins=args.bins,
+        bt_temperature=args.temperature, flip_eps=args.eps, episode_length=args.episode_length,
+        sft_episodes=args.sft_episodes, bc_steps=args.bc_steps, eval_episodes=args.eval_episodes,
+    )
+    _setup_jax()
+    from envs import dataset_report
+    from envs.mujoco import build
+
+    t0 = time.time()
+    ds = build.build_dataset(
+        cfg, args.out, experts_dir=args.experts, overwrite=args.overwrite,
+        log=lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True),
+        provenance={"command": _command_line()},
+    )
+    print(dataset_report.summary_text(ds))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from envs import dataset_io, dataset_report
+
+    ds = dataset_io.load_dataset(args.dir)
+    print(dataset_report.summary_text(ds))
+    png = dataset_report.save_png(ds, args.png or Path(args.dir) / "show.png")
+    print(f"plot         {png}")
+    return 0

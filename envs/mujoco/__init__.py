@@ -1,0 +1,1 @@
+"""The MuJoCo world: MJX tasks, brax PPO experts, action-token policies, trajectory-pair datasets, its Domain."""

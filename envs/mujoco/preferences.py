@@ -1,0 +1,165 @@
+"""Preference pairs: prompts along policy trajectories, token responses from copied MJX states, labels.
+
+A prompt is the full brax/MJX state after t steps of the prompt policy (t drawn per prompt). Both
+responses start from that exact state (the state pytree is copied by broadcasting, nothing is re-simulated)
+and run H steps of a quality-level expert whose every action is snapped to its action token: the env is
+stepped with the token's bin center, so the stored tokens reproduce the response exactly. Responses stop
+counting at termination, so lengths vary. Labels are Bradley-Terry on the true segment returns, then
+flipped with probability eps.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs.labels import bradley_terry_labels
+from envs.mujoco import rollout, tasks
+from envs.mujoco import token_policy as tp
+from envs.mujoco.experts import Experts
+from envs.mujoco.settings import DatasetConfig
+
+
+def _select(pred: jax.Array, a: Any, b: Any) -> Any:
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def sample_prompts(
+    env: Any, act: Any, level_params: Any, key: jax.Array, n: int, min_step: int, max_step: int
+) -> tuple[Any, jax.Array]:
+    """n prompt states: run the prompt policy from a reset and keep the state after t ~ U{min..max} steps
+    (or the last state before termination, if the episode ended earlier). Returns (states, steps)."""
+    k_reset, k_t, k_roll = jax.random.split(key, 3)
+    target = jax.random.randint(k_t, (n,), min_step, max_step + 1)
+
+    def one(kr, kroll, t):
+        s0 = env.reset(kr)
+
+        def body(carry, inp):
+            i, k = inp
+            st, alive, saved, saved_i = carry
+            keep = jnp.logical_and(alive, i <= t)
+            saved = _select(keep, st, saved)
+            saved_i = jnp.where(keep, i, saved_i)
+            a = act(level_params, st.obs, k)
+            nxt = env.step(st, a)
+            alive = jnp.logical_and(alive, nxt.done < 0.5)
+            return (nxt, alive, saved, saved_i), None
+
+        ks = jax.random.split(kroll, max_step + 1)
+        init = (s0, jnp.asarray(True), s0, jnp.asarray(0, jnp.int32))
+        (_, _, saved, saved_i), _ = jax.lax.scan(body, init, (jnp.arange(max_step + 1), ks))
+        return saved, saved_i
+
+    return jax.vmap(one)(jax.random.split(k_reset, n), jax.random.split(k_roll, n), target)
+
+
+def token_responses(
+    env: Any, act: Any, params: Any, levels: jax.Array, states: Any, key: jax.Array, horizon: int,
+    n_bins: int, low: float, high: float
+) -> dict[str, jax.Array]:
+    """One H-step response per (state, level): expert actions snapped to tokens, env stepped with bin centers."""
+
+    def one(state, level, k):
+        lp = jax.tree.map(lambda x: x[level], params)
+
+        def token_act(obs, kk):
+            tok = tp.action_to_token(act(lp, obs, kk), n_bins, low, high)
+            return tp.token_to_action(tok, n_bins, low, high), tok
+
+        # Reset the per-episode done flag: the copied prompt state is alive by construction.
+        _, traj = rollout.rollout(env, token_act, state.replace(done=jnp.zeros_like(state.done)), k, horizon)
+        return traj
+
+    n = levels.shape[0]
+    return jax.vmap(one)(states, levels, jax.random.split(key, n))
+
+
+@functools.lru_cache(maxsize=None)
+def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: int, max_step: int,
+                   temperature: float, episode_length: int) -> Callable[..., Any]:
+    """The jitted pair generator for one static configuration; cached because tracing MJX is slow."""
+    env = tasks.make_env(task)
+    spec = tasks.get_task(task, episode_length)
+
+    @jax.jit
+    def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label):
+        lp = jax.tree.map(lambda x: x[prompt_idx], params)
+        states, steps = sample_prompts(env, act, lp, k_prompt, P, min_step, max_step)
+        levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
+        # Row i of the first half and row i of the second half answer prompt i.
+        both = jax.tree.map(lambda x: jnp.concatenate([x, x], axis=0), states)
+        traj = token_responses(env, act, params, levels, both, k_resp, H, n_bins, spec.action_low,
+                               spec.action_high)
+        ret = jnp.sum(traj["reward"], axis=-1)
+        lab = bradley_terry_labels(k_label, ret[:P], ret[P:], temperature, flip_eps)
+        ps = states.pipeline_state
+        return states.obs, ps.q, ps.qd, steps, levels, traj, lab
+
+    return run
+
+
+def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
+    """All pairs.npz arrays for a config (see dataset_io.pair_schema)."""
+    spec = tasks.get_task(cfg.task, cfg.episode_length)
+    prompt_idx = experts.level_index(cfg.prompt_level)
+    resp_idx = jnp.asarray([experts.level_index(n) for n in cfg.response_levels], jnp.int32)
+    k_prompt, k_levels, k_resp, k_label = jax.random.split(key, 4)
+    P, H = cfg.n_pairs, cfg.horizon
+    run = _pairs_program(cfg.task, experts.action_fn(deterministic=False), P, H, cfg.n_bins, cfg.prompt_min_step,
+                         cfg.prompt_max_step, float(cfg.bt_temperature), cfg.episode_length)
+    obs, q, qd, steps, levels, traj, lab = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps, k_prompt,
+                                               k_levels, k_resp, k_label)
+    a_chosen = lab["a_chosen"]
+    out: dict[str, np.ndarray] = {
+        "prompt_obs": np.asarray(obs, np.float32),
+        "prompt_qpos": np.asarray(q, np.float32),
+        "prompt_qvel": np.asarray(qd, np.float32),
+        "prompt_step": np.asarray(steps, np.int32),
+        "p_chosen": np.asarray(jnp.where(a_chosen, lab["p_a"], 1.0 - lab["p_a"]), np.float32),
+        "flipped": np.asarray(lab["flipped"], bool),
+    }
+    fields = {"obs": ("obs", np.float32), "tokens": ("record", np.int32), "mask": ("valid", bool),
+              "reward": ("reward", np.float32)}
+    for side, pick_a in (("chosen", a_chosen), ("rejected", ~a_chosen)):
+        sel = lambda x: jnp.where(pick_a.reshape((P,) + (1,) * (x.ndim - 1)), x[:P], x[P:])  # noqa: E731
+        for name, (src, dt) in fields.items():
+            out[f"{side}_{name}"] = np.asarray(sel(traj[src]), dt)
+        out[f"{side}_length"] = out[f"{side}_mask"].sum(-1).astype(np.int32)
+        out[f"{side}_return"] = out[f"{side}_reward"].sum(-1).astype(np.float32)
+        out[f"{side}_level"] = np.asarray(sel(levels), np.int32)
+    chex.assert_shape(out["chosen_tokens"], (P, H, spec.action_size))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _sft_program(task: str, act: Any, n: int, n_bins: int, episode_length: int) -> Callable[..., Any]:
+    env = tasks.make_env(task)
+    spec = tasks.get_task(task, episode_length)
+
+    @jax.jit
+    def run(params, idx, key):
+        k_reset, k_roll = jax.random.split(key)
+        states = jax.vmap(env.reset)(jax.random.split(k_reset, n))
+        levels = jnp.full((n,), idx, jnp.int32)
+        return token_responses(env, act, params, levels, states, k_roll, episode_length, n_bins,
+                               spec.action_low, spec.action_high)
+
+    return run
+
+
+def generate_sft(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
+    """SFT split: tokenized steps of full episodes by the sft_level expert (fresh resets, own key)."""
+    spec = tasks.get_task(cfg.task, cfg.episode_length)
+    run = _sft_program(cfg.task, experts.action_fn(deterministic=False), cfg.sft_episodes, cfg.n_bins,
+                       cfg.episode_length)
+    traj = run(experts.params, experts.level_index(cfg.sft_level), key)
+    valid = np.asarray(traj["valid"]).reshape(-1)
+    return {
+        "sft_obs": np.asarray(traj["obs"], np.float32).reshape(-1, spec.obs_size)[valid],
+        "sft_tokens": np.asarray(traj["record"], np.int32).reshape(-1, spec.action_size)[valid],
+    }

@@ -1,0 +1,109 @@
+"""Dataset generation config and the named settings of the diagnostic suite.
+
+Every property of a dataset is a field of `DatasetConfig`; the whole config is written to the manifest's
+`properties`, so a dataset says exactly how it was made. Named settings share the seed and the prompt /
+response fields of `clean`, so with the same seed they hold the *same* prompts and responses and differ
+only in what the setting changes (labels for noisy and high-temperature, response policies for mixed).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from envs.mujoco import tasks
+from envs.named_settings import named_config
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    task: str = "hopper"
+    setting: str = "custom"
+    seed: int = 0
+    # sizes
+    n_pairs: int = 512
+    horizon: int = 48  # H: env steps per response (H * act_dim tokens at most)
+    n_bins: int = 15  # K: action-token vocabulary per action dimension
+    episode_length: int = tasks.DEFAULT_EPISODE_LENGTH
+    # prompts: states after prompt_min_step..prompt_max_step steps of the prompt policy from a reset
+    prompt_level: str = "q100"
+    prompt_min_step: int = 0
+    prompt_max_step: int = 150
+    # responses: each response's policy is drawn uniformly (with replacement) from response_levels
+    response_levels: tuple[str, ...] = ("q50", "q75", "q100")
+    # labels: Bradley-Terry on true segment returns, P(a > b) = sigmoid((R_a - R_b) / T); T = 0 picks the
+    # higher return (ties at random); then each label flips with probability flip_eps
+    bt_temperature: float = 0.0
+    flip_eps: float = 0.0
+    # SFT split and reference policy (behaviour cloning with the action-token head)
+    sft_level: str = "q50"
+    sft_episodes: int = 32
+    bc_hidden: tuple[int, ...] = (64, 64)
+    bc_steps: int = 3000
+    bc_batch: int = 256
+    bc_learning_rate: float = 1e-3
+    eval_episodes: int = 32
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("n_pairs", self.n_pairs >= 1, ">= 1"),
+            ("horizon", self.horizon >= 1, ">= 1"),
+            ("n_bins", self.n_bins >= 2, ">= 2"),
+            ("episode_length", self.episode_length >= 1, ">= 1"),
+            ("prompt_min_step", 0 <= self.prompt_min_step <= self.prompt_max_step,
+             "0 <= prompt_min_step <= prompt_max_step"),
+            ("response_levels", len(self.response_levels) >= 1, "at least one level"),
+            ("bt_temperature", self.bt_temperature >= 0.0, ">= 0"),
+            ("flip_eps", 0.0 <= self.flip_eps <= 1.0, "in [0, 1]"),
+            ("sft_episodes", self.sft_episodes >= 1, ">= 1"),
+            ("bc_steps", self.bc_steps >= 1, ">= 1"),
+            ("bc_batch", self.bc_batch >= 1, ">= 1"),
+            ("eval_episodes", self.eval_episodes >= 1, ">= 1"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name}: got {getattr(self, name)!r}; allowed values: {allowed}")
+        if self.task not in tasks.task_names():
+            raise ValueError(f"task: unknown task {self.task!r}; allowed values: {', '.join(tasks.task_names())}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["response_levels"] = list(self.response_levels)
+        d["bc_hidden"] = list(self.bc_hidden)
+        return d
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> "DatasetConfig":
+        d = dict(d)
+        d["response_levels"] = tuple(d["response_levels"])
+        d["bc_hidden"] = tuple(d["bc_hidden"])
+        return DatasetConfig(**d)
+
+
+# Named settings: field overrides on DatasetConfig defaults.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "clean": {},
+    "noisy-0.1": {"flip_eps": 0.1},
+    "noisy-0.2": {"flip_eps": 0.2},
+    "noisy-0.3": {"flip_eps": 0.3},
+    # Pairs mix a poor (q10) and the best policy: a quarter of pairs are two poor responses, so the chosen
+    # response is often bad in absolute terms.
+    "mixed-quality": {"response_levels": ("q10", "q100")},
+    # T comparable to typical return gaps of 48-step hopper segments: labels are informative but soft.
+    "high-temperature": {"bt_temperature": 10.0},
+    # The reference's own behaviour (q50 prompts and responses) judged over 150 steps, long enough that
+    # labels mostly mean "stays up longer": the setting on which DPO measurably raises the episode return
+    # (48-step labels reward speed, which shortens episodes; see the engine issue's closing note).
+    "on-policy-long": {"prompt_level": "q50", "response_levels": ("q50",), "horizon": 150},
+    # clean with 25-step responses: the probe (32 pairs x 25 steps) whose vmap-over-loop speedup `mpo bench`
+    # reports as config `probe`
+    "clean-h25": {"horizon": 25},
+}
+
+
+def setting_names() -> tuple[str, ...]:
+    return tuple(SETTINGS)
+
+
+def make_config(task: str, setting: str, **overrides: Any) -> DatasetConfig:
+    """Config of a named setting with optional field overrides (None values are ignored)."""
+    return named_config(DatasetConfig, SETTINGS, setting, overrides, task=task)

@@ -1,0 +1,58 @@
+"""The process around the numbers: jax settings shared by the CLI and the tests (persistent compilation
+cache, CPU device split) and the one `versions()` every run directory, dataset and report records."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jax
+
+# The packages that determine the numbers (and this project itself), recorded wherever numbers are saved.
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "evosax", "brax", "mujoco", "mujoco-mjx",
+            "orbax-checkpoint", "numpy", "scipy", "mpo-discovery")
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("MPO_JAX_CACHE", Path.home() / ".cache" / "mpo-discovery" / "jax"))
+
+
+def enable_compilation_cache(path: Path | str | None = None) -> Path:
+    """Turn on jax's persistent compilation cache: MJX rollout programs take 10-30 s to compile on a
+    2-core CPU, and the same programs recur across CLI calls and test runs."""
+    cache = Path(path) if path is not None else DEFAULT_CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return cache
+
+
+def check_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
+    if n < 1:
+        raise ValueError(f"{flag}: expected an integer >= 1, got {n}")
+
+
+def use_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
+    """Split the host CPU into `n` jax devices; call before jax touches a device. The population engine
+    shards over every device, so on a multi-core CPU each device runs its share of candidates as its own
+    stream of work (2 devices on 2 cores: 1.18-1.45x population throughput at P = 64 in BENCHMARKS.md). No effect on
+    GPU/TPU runs, whose devices are the accelerators."""
+    check_cpu_devices(n, flag)
+    if n == 1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError as e:
+        raise RuntimeError(f"{flag}: jax's CPU backend is already initialized ({e})") from None
+
+
+def versions() -> dict[str, str]:
+    """Python, platform, jax devices and the installed version of every package in PACKAGES."""
+    out = {"python": sys.version.split()[0], "platform": platform.platform(),
+           "devices": ", ".join(str(d) for d in jax.devices())}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out

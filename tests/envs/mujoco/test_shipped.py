@@ -1,0 +1,88 @@
+"""The canonical hopper datasets shipped in envs/data/hopper: valid, made by `mpo data make`, and with the
+label properties their settings promise."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from envs import dataset_io
+from envs.mujoco import settings, tasks
+
+ROOT = tasks.DATA_DIR / "hopper"
+SETTINGS = settings.setting_names()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {s: dataset_io.load_dataset(ROOT / s) for s in SETTINGS}
+
+
+def test_all_settings_shipped_validated_and_reproducible_by_command(shipped):
+    for name, ds in shipped.items():
+        m = ds.manifest
+        assert m["properties"] == settings.make_config("hopper", name).to_json(), name
+        assert m["command"].startswith(f"mpo data make --task hopper --setting {name} "), m["command"]
+        assert m["generation_wall_time_s"] > 0
+        assert set(m["versions"]) >= {"jax", "brax", "mujoco-mjx", "flax", "optax"}
+        assert (m["task"]["random_return"], m["task"]["expert_return"]) == tasks.reference_returns("hopper")
+
+
+def test_shipped_set_is_small():
+    total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file() and f.suffix != ".png")
+    assert total < 50 * 2**20
+
+
+def test_clean_chosen_never_worse(shipped):
+    p = shipped["clean"].pairs
+    assert np.all(p["chosen_return"] >= p["rejected_return"])
+    assert not p["flipped"].any()
+
+
+def test_noisy_flips_are_nested_disagreements(shipped):
+    """One 512-pair sample is a single draw of the flip rate; the generator's rate against the binomial
+    99% interval is tested on 20000 pairs in test_envs_labels. Here: flips are exactly the disagreements
+    with the true returns, the recorded rate is the measured one, and with one seed the noisy settings
+    share their uniforms, so a pair flipped at eps 0.1 is flipped at 0.2 and 0.3 too."""
+    flips = {}
+    for eps in (0.1, 0.2, 0.3):
+        ds = shipped[f"noisy-{eps}"]
+        p = ds.pairs
+        strict = p["chosen_return"] != p["rejected_return"]
+        assert np.all((p["chosen_return"] < p["rejected_return"])[strict] == p["flipped"][strict])
+        assert ds.manifest["stats"]["flip_rate"] == pytest.approx(p["flipped"].mean())
+        # far outside any plausible binomial range would mean a broken generator
+        lo, hi = stats.binom.interval(1 - 1e-6, p["flipped"].size, eps)
+        assert lo <= p["flipped"].sum() <= hi
+        flips[eps] = p["flipped"]
+    assert np.all(flips[0.1] <= flips[0.2]) and np.all(flips[0.2] <= flips[0.3])
+
+
+def test_settings_share_prompts_and_responses(shipped):
+    a, b = shipped["clean"].pairs, shipped["noisy-0.2"].pairs
+    np.testing.assert_array_equal(a["prompt_obs"], b["prompt_obs"])
+    np.testing.assert_array_equal(np.sort(np.concatenate([a["chosen_return"], a["rejected_return"]])),
+                                  np.sort(np.concatenate([b["chosen_return"], b["rejected_return"]])))
+
+
+def test_high_temperature_probabilities(shipped):
+    ds = shipped["high-temperature"]
+    p, T = ds.pairs, ds.manifest["properties"]["bt_temperature"]
+    gap = p["chosen_return"] - p["rejected_return"]
+    np.testing.assert_allclose(p["p_chosen"], 1 / (1 + np.exp(-gap / T)), rtol=1e-4, atol=1e-5)
+    agree = np.mean(gap > 0)
+    # softer than clean, still informative
+    assert 0.55 < agree < 0.99
+
+
+def test_mixed_quality_uses_poor_and_best_policies(shipped):
+    ds = shipped["mixed-quality"]
+    names = [lv["name"] for lv in ds.manifest["experts"]["levels"]]
+    used = set(np.unique(np.concatenate([ds.pairs["chosen_level"], ds.pairs["rejected_level"]])).tolist())
+    assert used == {names.index("q10"), names.index("q100")}
+    # a chosen response from the poor policy is common: "chosen" is often bad in absolute terms
+    assert np.mean(ds.pairs["chosen_level"] == names.index("q10")) > 0.1
+
+
+def test_reference_policy_beats_random(shipped):
+    for name, ds in shipped.items():
+        ref = ds.manifest["reference"]
+        assert ref["normalized_score"] > 20.0, (name, ref["normalized_score"])
