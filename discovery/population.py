@@ -43,28 +43,34 @@ def _map(fn: Callable, xs, chunk: int):
     return jax.vmap(fn)(xs)
 
 
-def make_local_eval(
-    stages: Sequence[InnerStages], space: SearchSpace, chunk: int = 0, eval_chunk: int = 0
-) -> Callable[[jax.Array, jax.Array], dict]:
-    """`local(xs [p, D], keys [S]) -> metrics`, leaves [p, n_datasets, S]: one device's candidates.
+def make_params_eval(
+    stages: Sequence[InnerStages], chunk: int = 0, eval_chunk: int = 0
+) -> Callable[..., dict]:
+    """`local(params [p] (stacked loss params), keys [S], lr_scale [p] | None) -> metrics`, leaves
+    [p, n_datasets, S]: one device's candidates.
 
-    Per candidate and seed the numbers equal `make_inner(...)(params, keys[s])`. All candidates see the
-    same inner seeds (common random numbers): their ranking is less noisy than with independent seeds,
-    and the minibatch gathers are shared by the whole population. `chunk` / `eval_chunk` > 0 bound
-    memory: that many candidates train / evaluate at a time.
+    Per candidate and seed the numbers equal `make_inner(...)(params, keys[s], lr_scale)`. All candidates
+    see the same inner seeds (common random numbers): their ranking is less noisy than with independent
+    seeds, and the minibatch gathers are shared by the whole population. `chunk` / `eval_chunk` > 0 bound
+    memory: that many candidates train / evaluate at a time. `lr_scale` gives each candidate its own
+    learning rate (a tuning grid); None trains every candidate at the configured one.
     """
-    to_params = unit_to_params(space)
 
-    def local(xs: jax.Array, keys: jax.Array) -> dict:
+    def local(params, keys: jax.Array, lr_scale: jax.Array | None = None) -> dict:
         split = jax.vmap(jax.random.split)(keys)  # as make_inner's run: (k_train, k_eval) per seed
         k_train, k_eval = split[:, 0], split[:, 1]
-        params = jax.vmap(to_params)(xs)
         per_dataset = []
         for st in stages:
+            if lr_scale is None:
+                one = lambda p, k, st=st: st.train(p, k)  # noqa: E731
+                xs = params
+            else:
+                one = lambda a, k, st=st: st.train(a[0], k, a[1])  # noqa: E731
+                xs = (params, lr_scale)
             # Seeds outermost: inside, the key is one array for every candidate, so the minibatch is too and
             # the first layer of the whole chunk is one wide GEMM (vmapping keys and candidates together
             # broadcast the minibatch to every candidate: the mid bench population ran ~1.45x slower).
-            trained, losses = jax.lax.map(lambda k, st=st: _map(lambda p: st.train(p, k), params, chunk), k_train)
+            trained, losses = jax.lax.map(lambda k, one=one, xs=xs: _map(lambda x: one(x, k), xs, chunk), k_train)
             trained, losses = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (trained, losses))
             finish = jax.vmap(st.finish)  # over seeds
             per_dataset.append(_map(lambda a, finish=finish: finish(a[0], a[1], k_eval), (trained, losses),
@@ -72,6 +78,16 @@ def make_local_eval(
         return jax.tree.map(lambda *m: jnp.stack(m, axis=1), *per_dataset)
 
     return local
+
+
+def make_local_eval(
+    stages: Sequence[InnerStages], space: SearchSpace, chunk: int = 0, eval_chunk: int = 0
+) -> Callable[[jax.Array, jax.Array], dict]:
+    """`local(xs [p, D], keys [S]) -> metrics`, leaves [p, n_datasets, S]: `make_params_eval` on the
+    candidates of the unit cube of the search box."""
+    to_params = unit_to_params(space)
+    local_params = make_params_eval(stages, chunk, eval_chunk)
+    return lambda xs, keys: local_params(jax.vmap(to_params)(xs), keys)
 
 
 def shard_population(fn: Callable, mesh: Mesh, in_specs, out_specs) -> Callable:

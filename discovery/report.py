@@ -17,13 +17,11 @@ from scipy import stats
 
 from discovery.engine import Engine
 from discovery.figures import plot_fitness, plot_loss_shape
+from discovery.streams import HELDOUT_STREAM, stream_key
 from search_spaces.mpo import MPOParams, mpo_loss
 from search_spaces.points import mpo_point, point_names
 from search_spaces.registry import get_loss
 
-# The report's evaluation keys: fold_in(seed, HELDOUT_STREAM), clear of every generation index g (the
-# search uses fold_in(seed, g)) and of the search's INIT_STREAM = 2**31 - 1.
-HELDOUT_STREAM = 2**31 - 2
 COLUMNS = ("fitness", "return", "kl", "length", "heldout_accuracy")
 Entry = tuple[str, Callable, Any]  # (label, loss_fn, loss params)
 
@@ -121,7 +119,7 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
     entries: list[Entry] = [("discovered (best)", mpo_loss, result["best_params"]),
                             ("discovered (ES mean)", mpo_loss, result["mean_params"])]
     entries += [zoo_entry(name) for name in rep["baselines"]]
-    key = jax.random.fold_in(jax.random.key(cfg["seed"]), HELDOUT_STREAM)
+    key = stream_key(cfg["seed"], HELDOUT_STREAM)
     if not quiet:
         print(f"report: re-evaluating {len(entries)} losses + the reference on {rep['seeds']} held-out seeds")
     results = {"reference policy (no fine-tuning)": evaluate_reference(engine, rep["seeds"], rep["episodes"], key)}

@@ -32,12 +32,9 @@ from discovery.population import (
 )
 from discovery.report import write_report
 from discovery.strategies import es_fitness, make_strategy
+from discovery.streams import INIT_STREAM, stream_key
 from search_spaces.mpo import describe, mpo_loss
 from search_spaces.search_space import params_to_unit, unit_to_params
-
-# Key streams: generation g uses fold_in(seed, g); these constants stay clear of any generation index.
-# (the held-out stream of the report is report.HELDOUT_STREAM)
-INIT_STREAM = 2**31 - 1
 
 SUMMARY_METRICS = ("return", "kl", "length", "heldout_accuracy", "logratio_chosen", "logratio_rejected")
 
@@ -102,7 +99,7 @@ class CompileCounter:
 def _initial_state(es, es_params, x0, dim: int, seed: int) -> dict[str, Any]:
     """The state before generation 0; also the restore template (same structure, shapes, dtypes)."""
     return {
-        "es_state": es.init(jax.random.fold_in(jax.random.key(seed), INIT_STREAM), x0, es_params),
+        "es_state": es.init(stream_key(seed, INIT_STREAM), x0, es_params),
         "generation": np.asarray(0, np.int32),
         "best_x": np.zeros((dim,), np.float32),
         "best_fitness": np.asarray(-np.inf, np.float32),

@@ -137,7 +137,26 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--png", type=Path, default=None, help="PNG path (default DIR/show.png)")
     s.set_defaults(func=_cmd_show)
 
+    q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
+    q.add_argument("--task", action="append", help="MuJoCo task (repeatable; default hopper)")
+    q.add_argument("--settings", default=",".join(SUITE_SETTINGS), help="comma-separated (default: %(default)s)")
+    q.add_argument("--data-root", type=Path, default=None, help="datasets at ROOT/TASK/SETTING (default envs/data)")
+    q.add_argument("--out", type=Path, default=Path("experiments/reports/suite.md"),
+                   help="report (default %(default)s; .json and .png beside it)")
+    q.add_argument("--cache", type=Path, default=None,
+                   help="per-setting results, reused on a rerun (default: OUT's stem + '_runs' beside it)")
+    q.add_argument("--panel", default=None, help="comma-separated zoo losses (default: the suite's panel)")
+    q.add_argument("--beta-scales", default=None, help="comma-separated multiples of each loss's default beta")
+    q.add_argument("--lrs", default=None, help="comma-separated learning rates")
+    for flag in ("validation-seeds", "test-seeds", "episodes", "steps", "batch-size", "chunk", "seed"):
+        q.add_argument(f"--{flag}", type=int, default=None)
+    q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
+    q.add_argument("--force", action="store_true", help="overwrite an existing report (cached settings are reused)")
+    q.set_defaults(func=_cmd_suite)
 
+
+# The settings the suite table runs by default (envs/mujoco/settings.py).
+SUITE_SETTINGS = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality", "high-temperature")
 TEXT_ONLY = ("length_bias", "sft_steps")
 MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes")
 
@@ -202,4 +221,37 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(dataset_report.summary_text(ds))
     png = dataset_report.save_png(ds, args.png or Path(args.dir) / "show.png")
     print(f"plot         {png}")
+    return 0
+
+
+def _cmd_suite(args: argparse.Namespace) -> int:
+    from discovery.suite.plan import SuitePlan
+
+    floats = lambda text: tuple(float(x) for x in text.split(","))  # noqa: E731
+    fields = {"panel": tuple(args.panel.split(",")) if args.panel else None,
+              "beta_scales": floats(args.beta_scales) if args.beta_scales else None,
+              "learning_rates": floats(args.lrs) if args.lrs else None,
+              **{k: getattr(args, k) for k in ("validation_seeds", "test_seeds", "episodes", "steps", "batch_size",
+                                               "chunk", "seed")}}
+    plan = SuitePlan(**{k: v for k, v in fields.items() if v is not None})
+    out: Path = args.out
+    if out.exists() and not args.force:
+        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it (cached settings are reused)")
+    from envs.mujoco import tasks
+
+    root = args.data_root or tasks.DATA_DIR
+    specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
+    for t, _, _ in specs:
+        tasks.get_task(t)  # unknown tasks: one error naming the known ones
+    _setup_jax()
+    from discovery.suite.run import run_suite, write_report
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cache = args.cache or out.with_name(out.stem + "_runs")
+    t0 = time.time()
+    results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True))
+    summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "")
+    for c in summary["claims"]:
+        print(f"{c['task']}: {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']} -- {c['measured']}")
+    print(f"wrote {out}, {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0

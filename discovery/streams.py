@@ -1,0 +1,20 @@
+"""The key streams of a config's seed, in one place so they never meet.
+
+Generation g of a search uses fold_in(key(seed), g) (g < 2**31 - 8); every other use of the seed takes a
+stream of its own, clear of every generation index: the ES initialization, the search report's held-out
+evaluation, and the validation and test seeds of tuning and of the suite table (choosing a loss's
+hyperparameters on VALIDATION, reporting it on TEST, so no reported number was used to choose).
+"""
+from __future__ import annotations
+
+import jax
+
+INIT_STREAM = 2**31 - 1
+HELDOUT_STREAM = 2**31 - 2
+VALIDATION_STREAM = 2**31 - 3
+TEST_STREAM = 2**31 - 4
+
+
+def stream_key(seed: int, stream: int) -> jax.Array:
+    """The root key of one stream of `seed`."""
+    return jax.random.fold_in(jax.random.key(seed), stream)

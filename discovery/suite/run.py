@@ -1,0 +1,87 @@
+"""The suite, resumable per setting: each (task, setting) result is a JSON file in the cache directory,
+reused while the plan and the dataset's checksum are unchanged, so a killed run continues where it
+stopped. Then the report: markdown with every setting's table and the checked claims, JSON, a figure."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from discovery.suite.evaluate import run_setting
+from discovery.suite.plan import SuitePlan
+from discovery.suite.table import criteria, plot_suite, setting_markdown
+from envs.runtime import versions
+
+
+def _checksum(dataset: Path) -> str:
+    manifest = dataset / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"suite: dataset {dataset} not found (no manifest.json); make it with "
+                                f"`mpo data make --task TASK --setting SETTING --out {dataset}`")
+    return json.loads(manifest.read_text())["checksum"]
+
+
+def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
+              log: Callable[[str], None] = print) -> dict[str, dict[str, dict[str, Any]]]:
+    """specs: (task, setting, dataset dir). Returns {task: {setting: result}}."""
+    cache.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for task, setting, dataset in specs:
+        path = cache / f"{task}__{setting}.json"
+        checksum = _checksum(dataset)
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old.get("plan") == plan.to_json() and old.get("checksum") == checksum:
+                log(f"{task}/{setting}: reusing {path}")
+                results.setdefault(task, {})[setting] = old
+                continue
+            log(f"{task}/{setting}: {path} was made with another plan or dataset; recomputing")
+        log(f"{task}/{setting}: {dataset}")
+        r = run_setting(str(dataset), plan, log)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(r) + "\n")
+        os.replace(tmp, path)  # a kill never leaves a half-written result behind
+        log(f"{task}/{setting}: done in {r['seconds']['total']:.0f} s -> {path}")
+        results.setdefault(task, {})[setting] = r
+    return results
+
+
+def flip_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
+    """The clean setting and the noisy ones that differ from it only in their flip rate."""
+    def key(props: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in props.items() if k not in ("flip_eps", "setting")}
+
+    clean = results.get("clean")
+    if clean is None:
+        return {}
+    return {r["properties"]["flip_eps"]: s for s, r in results.items()
+            if key(r["properties"]) == key(clean["properties"])}
+
+
+def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan, out: Path, command: str,
+                 intro: str = "") -> dict[str, Any]:
+    claims = []
+    for task, res in results.items():
+        flips = flip_settings(res)
+        claims += criteria(task, res, flips, [s for s in res if s != flips.get(0.0)])
+    png = plot_suite(results, out.with_suffix(".png"))
+    lines = ["# Diagnostic suite", "", f"Produced by `{command}`.", ""]
+    if intro:
+        lines += [intro.strip(), ""]
+    lines += [f"Panel: {', '.join(plan.panel)}, each tuned on beta x {list(plan.beta_scales)} (of its default) x "
+              f"learning rate {list(plan.learning_rates)} by the mean of {plan.validation_seeds} validation seeds, "
+              f"then scored on {plan.test_seeds} test seeds x {plan.episodes} episodes ({plan.steps} steps x "
+              f"{plan.batch_size} pairs). Every loss and the reference share the test seeds' evaluation keys, so "
+              "differences are paired: mean ± 95% t-interval over test seeds; * marks an interval excluding 0. "
+              "The normalized score is 100 * (R - R_random) / (R_expert - R_random).", "",
+              "## Claims, checked", "", "| task | claim | measured | holds |", "|---|---|---|---|"]
+    lines += [f"| {c['task']} | {c['claim']} | {c['measured']} | {'yes' if c['holds'] else '**no**'} |" for c in claims]
+    lines += ["", f"![suite]({png.name})", ""]
+    for task, res in results.items():
+        lines += [f"## {task}", ""] + [setting_markdown(task, s, r) for s, r in res.items()]
+    lines += ["## Environment", "", "```", json.dumps(versions(), indent=1), "```", ""]
+    out.write_text("\n".join(lines))
+    summary = {"command": command, "plan": plan.to_json(), "claims": claims, "results": results}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

@@ -1,0 +1,59 @@
+"""The suite's selection and statistics on synthetic results (no inner runs): tuning picks by validation,
+paired intervals, separated pairs, the noise claim."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from discovery.suite.evaluate import choose, grid_cells
+from discovery.suite.plan import SuitePlan
+from discovery.suite.run import flip_settings
+from discovery.suite.table import criteria, paired, separated_pairs
+
+
+def test_choose_takes_the_best_validation_mean_and_treats_a_failed_run_as_worst() -> None:
+    plan = SuitePlan(panel=("sigmoid", "ipo_sum"), beta_scales=(0.5, 2.0), learning_rates=(1e-3,))
+    cells = grid_cells(plan)
+    assert [(c["loss"], c["beta"]) for c in cells] == [("sigmoid", 0.05), ("sigmoid", 0.2), ("ipo_sum", 0.05),
+                                                       ("ipo_sum", 0.2)]
+    fit = np.array([[10.0, 12.0], [11.0, 30.0], [50.0, np.nan], [5.0, 6.0]])
+    tuned = choose(cells, fit, plan.panel)
+    assert tuned["sigmoid"]["beta"] == 0.2 and tuned["sigmoid"]["validation"] == pytest.approx(20.5)
+    assert tuned["ipo_sum"]["beta"] == 0.2  # the cell with the higher mean had a NaN run
+
+
+def test_paired_interval_uses_per_seed_differences() -> None:
+    a = np.array([10.0, 20.0, 30.0, 40.0])
+    m, h = paired(a + 1.0, a)  # identical noise: the difference is exactly 1 with no spread
+    assert m == pytest.approx(1.0) and h == pytest.approx(0.0)
+    m2, h2 = paired(a, a[::-1])
+    assert m2 == pytest.approx(0.0) and h2 > 10
+
+
+def _result(scores: dict[str, list[float]], ref: list[float], flip: float = 0.0) -> dict:
+    return {"plan": {"baseline": "sigmoid"}, "properties": {"flip_eps": flip, "setting": "x", "horizon": 48},
+            "tuned": {n: {"beta": 0.1, "lr": 1e-3, "validation": float(np.mean(s))} for n, s in scores.items()},
+            "test": {"reference": {"fitness": ref}, **{n: {"fitness": s} for n, s in scores.items()}}}
+
+
+def test_separated_pairs_and_the_noise_claim() -> None:
+    rng = np.random.default_rng(0)
+    ref = list(50 + rng.normal(0, 5, 16))
+    noise = rng.normal(0, 1, 16)
+    res = {
+        "clean": _result({"sigmoid": list(np.add(ref, 25) + noise), "hinge": list(np.add(ref, 24) + noise)}, ref),
+        "noisy-0.3": _result({"sigmoid": list(np.add(ref, 5) + noise), "hinge": list(np.add(ref, 20) + noise)}, ref,
+                             0.3),
+    }
+    flips = flip_settings(res)
+    assert flips == {0.0: "clean", 0.3: "noisy-0.3"}
+    pairs = separated_pairs(res["noisy-0.3"])
+    assert pairs[0][:2] == ("hinge", "sigmoid") and pairs[0][2] == pytest.approx(15.0)
+    claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", res, flips, ["noisy-0.3"])}
+    assert claims["clean"]["holds"] and claims["noise matters"]["holds"]
+    assert claims["noisy-0.3 separates the panel"]["holds"]
+    # the same data with a flat gain: the noise claim must fail
+    flat = dict(res, **{"noisy-0.3": _result({"sigmoid": list(np.add(ref, 25) + noise),
+                                               "hinge": list(np.add(ref, 24) + noise)}, ref, 0.3)})
+    flat_claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", flat, flip_settings(flat), [])}
+    assert not flat_claims["noise matters"]["holds"]
