@@ -17,7 +17,8 @@ import time
 import jax
 import numpy as np
 
-from envs import build_dataset, experts as experts_mod, preferences
+from envs import build_dataset, preferences
+from envs import experts as experts_mod
 from envs.dataset_io import load_dataset
 from envs.jax_setup import enable_compilation_cache
 from envs.settings import DatasetConfig
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("datasets", nargs="+", help="dataset dirs made from one config and seed (labels may differ)")
     p.add_argument("--level", default="q50", help="expert level that continues after the segment")
     p.add_argument("--samples", type=int, default=4, help="MC continuation rollouts per response")
+    p.add_argument("--experts", default=None, help="experts directory (default envs/data/TASK/experts)")
     p.add_argument("--key", type=int, default=777, help="seed of the continuation stream (independent of labels)")
     args = p.parse_args(argv)
     enable_compilation_cache()
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = DatasetConfig.from_json(first.manifest["properties"])
     audit_cfg = dataclasses.replace(cfg, label_value="return-to-go", value_level=args.level, value_horizon=0,
                                     value_samples=args.samples, flip_eps=0.0, bt_temperature=0.0)
-    ex = experts_mod.load_experts(first.manifest["experts"]["dir"])
+    ex = experts_mod.load_experts(args.experts or build_dataset.default_experts_dir(cfg.task))
     k_pairs = build_dataset.stream_keys(cfg.seed)[0]
     audit = preferences.generate_pairs(audit_cfg, ex, k_pairs, value_key=jax.random.PRNGKey(args.key))
     for d in args.datasets:

@@ -10,8 +10,8 @@ from envs import dataset_io, experts, jax_setup, preferences, settings
 
 jax_setup.enable_compilation_cache()
 
-TINY = dict(n_pairs=256, horizon=4, prompt_max_step=3, episode_length=16, response_levels=("q10", "q100"))
-RTG = dict(label_value="return-to-go", value_level="q50")
+TINY = {"n_pairs": 256, "horizon": 4, "prompt_max_step": 3, "episode_length": 16, "response_levels": ("q10", "q100")}
+RTG = {"label_value": "return-to-go", "value_level": "q50"}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,12 @@ def test_flips_at_set_rate_and_same_responses(ex, clean):
     lo, hi = stats.binom.interval(0.999, n, eps)
     assert lo / n <= noisy["flipped"].mean() <= hi / n
     # a flip is exactly a label against the higher value; otherwise the label is the clean one
-    assert np.all((noisy["chosen_value"] < noisy["rejected_value"])[~noisy["flipped"]] == False)  # noqa: E712
+    assert not np.any((noisy["chosen_value"] < noisy["rejected_value"])[~noisy["flipped"]])
     untied = noisy["chosen_value"] != noisy["rejected_value"]
     assert np.all((noisy["chosen_value"] < noisy["rejected_value"])[untied] == noisy["flipped"][untied])
     # same prompts, responses and values as the clean dataset: only the labels differ
     np.testing.assert_array_equal(noisy["prompt_obs"], clean["prompt_obs"])
-    pair_vals = lambda d: np.sort(np.stack([d["chosen_value"], d["rejected_value"]], -1), -1)  # noqa: E731
+    pair_vals = lambda d: np.sort(np.stack([d["chosen_value"], d["rejected_value"]], -1), -1)
     np.testing.assert_array_equal(pair_vals(noisy), pair_vals(clean))
 
 
@@ -62,12 +62,12 @@ def test_segment_labels_unchanged_and_hold_no_values(ex, clean):
     assert "chosen_value" not in seg
     assert np.all(seg["chosen_return"] >= seg["rejected_return"])
     # the same responses as the return-to-go dataset of the seed (labels may order them differently)
-    rets = lambda d: np.sort(np.stack([d["chosen_return"], d["rejected_return"]], -1), -1)  # noqa: E731
+    rets = lambda d: np.sort(np.stack([d["chosen_return"], d["rejected_return"]], -1), -1)
     np.testing.assert_array_equal(rets(seg), rets(clean))
 
 
 def test_schema_and_config_checks():
-    s = dict(n_pairs=2, horizon=3, obs_dim=4, act_dim=2, n_bins=5, nq=3, nv=3, n_sft=1)
+    s = {"n_pairs": 2, "horizon": 3, "obs_dim": 4, "act_dim": 2, "n_bins": 5, "nq": 3, "nv": 3, "n_sft": 1}
     assert "chosen_value" not in dataset_io.pair_schema(s)
     assert dataset_io.pair_schema(s, "return-to-go")["rejected_value"] == ((2,), "float32")
     assert dataset_io.label_value_of({"properties": {}}) == "segment"  # datasets made before the field
