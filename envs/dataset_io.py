@@ -45,8 +45,14 @@ class DatasetError(ValueError):
     """A dataset file is missing, malformed or inconsistent; the message says exactly what."""
 
 
-def pair_schema(s: dict[str, int]) -> dict[str, tuple[tuple[int, ...], str]]:
-    """name -> (shape, dtype) of pairs.npz. Response arrays exist for both `chosen_` and `rejected_`."""
+def label_value_of(manifest: dict[str, Any]) -> str:
+    """properties.label_value; "segment" when absent (datasets made before return-to-go labels)."""
+    return manifest.get("properties", {}).get("label_value", "segment")
+
+
+def pair_schema(s: dict[str, int], label_value: str = "segment") -> dict[str, tuple[tuple[int, ...], str]]:
+    """name -> (shape, dtype) of pairs.npz. Response arrays exist for both `chosen_` and `rejected_`;
+    `{side}_value` (the value the label compared) only when label_value is not "segment"."""
     P, H, O, A = s["n_pairs"], s["horizon"], s["obs_dim"], s["act_dim"]
     schema: dict[str, tuple[tuple[int, ...], str]] = {
         "prompt_obs": ((P, O), "float32"),
@@ -66,6 +72,8 @@ def pair_schema(s: dict[str, int]) -> dict[str, tuple[tuple[int, ...], str]]:
             f"{side}_return": ((P,), "float32"),
             f"{side}_level": ((P,), "int32"),
         })
+        if label_value != "segment":
+            schema[f"{side}_value"] = ((P,), "float32")
     return schema
 
 
@@ -191,6 +199,10 @@ def _check_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray], n_bi
         if not np.allclose(ret, pairs[f"{side}_return"], rtol=1e-4, atol=1e-3):
             i = int(np.argmax(~np.isclose(ret, pairs[f"{side}_return"], rtol=1e-4, atol=1e-3)))
             raise DatasetError(f"{PAIRS_FILE}: {side}_return[{i}] is not the sum of {side}_reward[{i}]")
+    for side in ("chosen", "rejected"):
+        v = pairs.get(f"{side}_value")
+        if v is not None and not np.all(np.isfinite(v)):
+            raise DatasetError(f"{PAIRS_FILE}: array '{side}_value' must be finite")
     p = pairs["p_chosen"]
     if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
         raise DatasetError(f"{PAIRS_FILE}: p_chosen must be probabilities in [0, 1]")
@@ -222,7 +234,7 @@ def validate(manifest: dict[str, Any], pairs: dict[str, np.ndarray], sft: dict[s
     _check_manifest(manifest, where)
     dom = DOMAINS[domain_of(manifest, where)]
     s = manifest["sizes"]
-    _check_arrays(pairs, dom.pair_schema(s), PAIRS_FILE)
+    _check_arrays(pairs, dom.pair_schema(s, manifest), PAIRS_FILE)
     _check_arrays(sft, dom.sft_schema(s), SFT_FILE)
     spec = dom.spec(manifest, where)
     try:
@@ -333,7 +345,7 @@ class DomainFormat(NamedTuple):
     """What differs between domains in the file format."""
 
     required_sizes: tuple[str, ...]
-    pair_schema: Callable[[dict[str, int]], dict[str, tuple[tuple[int, ...], str]]]
+    pair_schema: Callable[[dict[str, int], dict[str, Any]], dict[str, tuple[tuple[int, ...], str]]]  # (sizes, manifest)
     sft_schema: Callable[[dict[str, int]], dict[str, tuple[tuple[int, ...], str]]]
     check_manifest: Callable[[dict[str, Any], str], None]
     spec: Callable[[dict[str, Any], str], Any]  # (manifest, where) -> the reference policy's spec
@@ -342,9 +354,11 @@ class DomainFormat(NamedTuple):
 
 
 DOMAINS: dict[str, DomainFormat] = {
-    "mujoco": DomainFormat(REQUIRED_SIZES, pair_schema, sft_schema, _check_mujoco_manifest, _mujoco_spec,
+    "mujoco": DomainFormat(REQUIRED_SIZES, lambda s, m: pair_schema(s, label_value_of(m)), sft_schema,
+                           _check_mujoco_manifest, _mujoco_spec,
                            tp.unflatten_params, lambda p, f, s: _check_values(p, f, s["n_bins"])),
-    "text": DomainFormat(TEXT_REQUIRED_SIZES, text_pair_schema, text_sft_schema, _check_text_manifest, _text_spec,
+    "text": DomainFormat(TEXT_REQUIRED_SIZES, lambda s, m: text_pair_schema(s), text_sft_schema,
+                         _check_text_manifest, _text_spec,
                          xp.unflatten_params, _check_text_values),
 }
 

@@ -122,6 +122,14 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--bins", type=int, default=None, help="K action-token bins per action dimension")
     m.add_argument("--temperature", type=float, default=None, help="Bradley-Terry temperature (0 = deterministic)")
     m.add_argument("--eps", type=float, default=None, help="label flip probability")
+    m.add_argument("--label-value", default=None, choices=("segment", "return-to-go"),
+                   help="what a label compares: the segment return, or segment return + MC continuation value")
+    m.add_argument("--value-level", default=None, help="expert level that continues for return-to-go values")
+    m.add_argument("--value-horizon", type=int, default=None,
+                   help="continuation steps after the segment (0 = to the episode end)")
+    m.add_argument("--value-samples", type=int, default=None, help="MC continuation rollouts per response")
+    m.add_argument("--prompt-level", default=None, help="expert level whose trajectories give the prompts")
+    m.add_argument("--response-levels", default=None, help="comma-separated expert levels of the responses")
     m.add_argument("--episode-length", type=int, default=None)
     m.add_argument("--sft-episodes", type=int, default=None)
     m.add_argument("--bc-steps", type=int, default=None)
@@ -158,7 +166,8 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
 # The settings the suite table runs by default (envs/mujoco/settings.py).
 SUITE_SETTINGS = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality", "high-temperature")
 TEXT_ONLY = ("length_bias", "sft_steps")
-MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes")
+MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes",
+               "label_value", "value_level", "value_horizon", "value_samples", "prompt_level", "response_levels")
 
 
 def _refuse(args: argparse.Namespace, names: tuple[str, ...], task: str) -> None:
@@ -199,6 +208,9 @@ def _cmd_make(args: argparse.Namespace) -> int:
         args.task, args.setting, seed=args.seed, n_pairs=args.n_pairs, horizon=args.horizon, n_bins=args.bins,
         bt_temperature=args.temperature, flip_eps=args.eps, episode_length=args.episode_length,
         sft_episodes=args.sft_episodes, bc_steps=args.bc_steps, eval_episodes=args.eval_episodes,
+        label_value=args.label_value, value_level=args.value_level, value_horizon=args.value_horizon,
+        value_samples=args.value_samples, prompt_level=args.prompt_level,
+        response_levels=tuple(x.strip() for x in args.response_levels.split(",")) if args.response_levels else None,
     )
     _setup_jax()
     from envs import dataset_report

@@ -57,7 +57,9 @@ def build_dataset(
     timings: dict[str, float] = {}
 
     t = time.time()
-    say(f"pairs: {cfg.n_pairs} prompts x 2 responses of {cfg.horizon} steps")
+    say(f"pairs: {cfg.n_pairs} prompts x 2 responses of {cfg.horizon} steps, labels on {cfg.label_value}"
+        + (f" (continuation: {cfg.value_level}, {preferences.value_length(cfg)} steps max, "
+           f"{cfg.value_samples} sample(s))" if cfg.label_value != "segment" else ""))
     pairs = preferences.generate_pairs(cfg, ex, k_pairs)
     timings["pairs_s"] = time.time() - t
 
@@ -115,6 +117,14 @@ def summary_stats(pairs: dict[str, np.ndarray]) -> dict[str, float]:
     """Label quality and response statistics (also shown by `mpo data show`)."""
     rc, rr = pairs["chosen_return"], pairs["rejected_return"]
     lc, lr = pairs["chosen_length"], pairs["rejected_length"]
+    extra: dict[str, float] = {}
+    if "chosen_value" in pairs:
+        vc, vr = pairs["chosen_value"], pairs["rejected_value"]
+        extra = {
+            "agreement_with_label_values": float(np.mean(vc > vr) + 0.5 * np.mean(vc == vr)),
+            "chosen_value_mean": float(vc.mean()),
+            "rejected_value_mean": float(vr.mean()),
+        }
     return {
         "agreement_with_true_returns": float(np.mean(rc > rr) + 0.5 * np.mean(rc == rr)),
         "flip_rate": float(np.mean(pairs["flipped"])),
@@ -125,4 +135,5 @@ def summary_stats(pairs: dict[str, np.ndarray]) -> dict[str, float]:
         "chosen_length_mean": float(lc.mean()),
         "rejected_length_mean": float(lr.mean()),
         "early_termination_rate": float(np.mean(np.concatenate([lc, lr]) < pairs["chosen_mask"].shape[1])),
+        **extra,
     }

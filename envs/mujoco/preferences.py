@@ -4,8 +4,9 @@ A prompt is the full brax/MJX state after t steps of the prompt policy (t drawn 
 responses start from that exact state (the state pytree is copied by broadcasting, nothing is re-simulated)
 and run H steps of a quality-level expert whose every action is snapped to its action token: the env is
 stepped with the token's bin center, so the stored tokens reproduce the response exactly. Responses stop
-counting at termination, so lengths vary. Labels are Bradley-Terry on the true segment returns, then
-flipped with probability eps.
+counting at termination, so lengths vary. Labels are Bradley-Terry on the true segment returns (or, with
+label_value="return-to-go", on segment return plus a Monte-Carlo continuation value of the segment's end
+state), then flipped with probability eps.
 """
 from __future__ import annotations
 
@@ -60,9 +61,10 @@ def sample_prompts(
 
 def token_responses(
     env: Any, act: Any, params: Any, levels: jax.Array, states: Any, key: jax.Array, horizon: int,
-    n_bins: int, low: float, high: float
-) -> dict[str, jax.Array]:
-    """One H-step response per (state, level): expert actions snapped to tokens, env stepped with bin centers."""
+    n_bins: int, low: float, high: float, with_final: bool = False
+) -> Any:
+    """One H-step response per (state, level): expert actions snapped to tokens, env stepped with bin centers.
+    Returns the trajectories, or (final states, trajectories) when with_final."""
 
     def one(state, level, k):
         lp = jax.tree.map(lambda x: x[level], params)
@@ -72,48 +74,111 @@ def token_responses(
             return tp.token_to_action(tok, n_bins, low, high), tok
 
         # Reset the per-episode done flag: the copied prompt state is alive by construction.
-        _, traj = rollout.rollout(env, token_act, state.replace(done=jnp.zeros_like(state.done)), k, horizon)
-        return traj
+        return rollout.rollout(env, token_act, state.replace(done=jnp.zeros_like(state.done)), k, horizon)
 
     n = levels.shape[0]
-    return jax.vmap(one)(states, levels, jax.random.split(key, n))
+    final, traj = jax.vmap(one)(states, levels, jax.random.split(key, n))
+    return (final, traj) if with_final else traj
+
+
+def continuation_values(
+    env: Any, act: Any, level_params: Any, states: Any, alive: jax.Array, remaining: jax.Array, key: jax.Array,
+    length: int, samples: int
+) -> jax.Array:
+    """Monte-Carlo value of continuing from each state with one expert level (raw expert actions).
+
+    Row i is rolled `length` steps (static) `samples` times; only its first remaining[i] steps count, and
+    rewards stop at termination (rollout's mask). Rows with alive[i] False (the segment terminated) get 0.
+    Returns the mean continuation return per row, [n] float32.
+    """
+    n = alive.shape[0]
+    if length <= 0:
+        return jnp.zeros((n,), jnp.float32)
+
+    def one(state, k):
+        def value_act(obs, kk):
+            a = act(level_params, obs, kk)
+            return a, jnp.zeros((), jnp.int32)
+
+        _, traj = rollout.rollout(env, value_act, state.replace(done=jnp.zeros_like(state.done)), k, length)
+        return traj["reward"]
+
+    keys = jax.random.split(key, samples * n)
+    keys = keys.reshape((samples, n) + keys.shape[1:])
+    rewards = jax.vmap(lambda ks: jax.vmap(one)(states, ks))(keys)  # [samples, n, length]
+    counted = jnp.arange(length)[None, None, :] < remaining[None, :, None]
+    ret = jnp.sum(jnp.where(counted, rewards, 0.0), axis=-1).mean(axis=0)
+    return jnp.where(alive, ret, 0.0).astype(jnp.float32)
+
+
+def value_length(cfg: DatasetConfig) -> int:
+    """Static continuation length: the longest remainder of any prompt (episode_length - prompt_min_step -
+    horizon), capped by value_horizon when that is > 0."""
+    longest = max(0, cfg.episode_length - cfg.prompt_min_step - cfg.horizon)
+    return min(longest, cfg.value_horizon) if cfg.value_horizon > 0 else longest
 
 
 @functools.lru_cache(maxsize=None)
 def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: int, max_step: int,
-                   temperature: float, episode_length: int) -> Callable[..., Any]:
-    """The jitted pair generator for one static configuration; cached because tracing MJX is slow."""
+                   temperature: float, episode_length: int, value_len: int = -1,
+                   value_samples: int = 1) -> Callable[..., Any]:
+    """The jitted pair generator for one static configuration; cached because tracing MJX is slow.
+
+    value_len < 0: labels compare segment returns (no continuation). value_len >= 0: labels compare
+    segment return + continuation_values(value_len steps, value_samples rollouts, capped per prompt at
+    the episode end), and run also returns the values of the 2P responses."""
     env = tasks.make_env(task)
     spec = tasks.get_task(task, episode_length)
 
     @jax.jit
-    def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label):
+    def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label, value_idx=0,
+            k_value=None):
         lp = jax.tree.map(lambda x: x[prompt_idx], params)
         states, steps = sample_prompts(env, act, lp, k_prompt, P, min_step, max_step)
         levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
         # Row i of the first half and row i of the second half answer prompt i.
         both = jax.tree.map(lambda x: jnp.concatenate([x, x], axis=0), states)
-        traj = token_responses(env, act, params, levels, both, k_resp, H, n_bins, spec.action_low,
-                               spec.action_high)
+        final, traj = token_responses(env, act, params, levels, both, k_resp, H, n_bins, spec.action_low,
+                                      spec.action_high, with_final=True)
         ret = jnp.sum(traj["reward"], axis=-1)
-        lab = bradley_terry_labels(k_label, ret[:P], ret[P:], temperature, flip_eps)
+        value = ret
+        if value_len >= 0:
+            # alive at the segment's end: the last step was valid and did not terminate
+            alive = jnp.logical_and(traj["valid"][:, -1], final.done < 0.5)
+            remaining = jnp.clip(episode_length - jnp.concatenate([steps, steps]) - H, 0, value_len)
+            vp = jax.tree.map(lambda x: x[value_idx], params)
+            value = ret + continuation_values(env, act, vp, final, alive, remaining, k_value, value_len,
+                                              value_samples)
+        lab = bradley_terry_labels(k_label, value[:P], value[P:], temperature, flip_eps)
         ps = states.pipeline_state
-        return states.obs, ps.q, ps.qd, steps, levels, traj, lab
+        return states.obs, ps.q, ps.qd, steps, levels, traj, lab, value
 
     return run
 
 
-def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict[str, np.ndarray]:
-    """All pairs.npz arrays for a config (see dataset_io.pair_schema)."""
+def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array,
+                   value_key: jax.Array | None = None) -> dict[str, np.ndarray]:
+    """All pairs.npz arrays for a config (see dataset_io.pair_schema).
+
+    Prompts, responses and labels use the same key streams whatever label_value is, so a segment and a
+    return-to-go dataset of one seed hold the same prompts and responses. The continuation stream is
+    fold_in(key, 1) unless value_key is given (an independent re-estimate of the same responses' values)."""
     spec = tasks.get_task(cfg.task, cfg.episode_length)
     prompt_idx = experts.level_index(cfg.prompt_level)
     resp_idx = jnp.asarray([experts.level_index(n) for n in cfg.response_levels], jnp.int32)
     k_prompt, k_levels, k_resp, k_label = jax.random.split(key, 4)
     P, H = cfg.n_pairs, cfg.horizon
+    rtg = cfg.label_value == "return-to-go"
+    vlen = value_length(cfg) if rtg else -1
     run = _pairs_program(cfg.task, experts.action_fn(deterministic=False), P, H, cfg.n_bins, cfg.prompt_min_step,
-                         cfg.prompt_max_step, float(cfg.bt_temperature), cfg.episode_length)
-    obs, q, qd, steps, levels, traj, lab = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps, k_prompt,
-                                               k_levels, k_resp, k_label)
+                         cfg.prompt_max_step, float(cfg.bt_temperature), cfg.episode_length, vlen,
+                         cfg.value_samples if rtg else 1)
+    extra: tuple[Any, ...] = ()
+    if rtg:
+        extra = (experts.level_index(cfg.value_level),
+                 value_key if value_key is not None else jax.random.fold_in(key, 1))
+    obs, q, qd, steps, levels, traj, lab, value = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps,
+                                                      k_prompt, k_levels, k_resp, k_label, *extra)
     a_chosen = lab["a_chosen"]
     out: dict[str, np.ndarray] = {
         "prompt_obs": np.asarray(obs, np.float32),
@@ -132,6 +197,8 @@ def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array) -> dict
         out[f"{side}_length"] = out[f"{side}_mask"].sum(-1).astype(np.int32)
         out[f"{side}_return"] = out[f"{side}_reward"].sum(-1).astype(np.float32)
         out[f"{side}_level"] = np.asarray(sel(levels), np.int32)
+        if rtg:
+            out[f"{side}_value"] = np.asarray(sel(value), np.float32)
     chex.assert_shape(out["chosen_tokens"], (P, H, spec.action_size))
     return out
 

@@ -13,6 +13,9 @@ from typing import Any
 from envs.mujoco import tasks
 from envs.named_settings import named_config
 
+# What a label compares (DatasetConfig.label_value).
+LABEL_VALUES = ("segment", "return-to-go")
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
@@ -34,6 +37,15 @@ class DatasetConfig:
     # higher return (ties at random); then each label flips with probability flip_eps
     bt_temperature: float = 0.0
     flip_eps: float = 0.0
+    # what the label compares: "segment" = the response's own return (R above); "return-to-go" = segment
+    # return plus a Monte-Carlo estimate of continuing from the segment's end state with the value_level
+    # expert for value_horizon steps (0 = to the episode end, episode_length - prompt_step - horizon
+    # steps), averaged over value_samples rollouts; a segment that terminated continues with 0. The
+    # values used are stored as chosen_value / rejected_value (only when label_value != "segment").
+    label_value: str = "segment"
+    value_level: str = "q50"
+    value_horizon: int = 0
+    value_samples: int = 1
     # SFT split and reference policy (behaviour cloning with the action-token head)
     sft_level: str = "q50"
     sft_episodes: int = 32
@@ -54,6 +66,9 @@ class DatasetConfig:
             ("response_levels", len(self.response_levels) >= 1, "at least one level"),
             ("bt_temperature", self.bt_temperature >= 0.0, ">= 0"),
             ("flip_eps", 0.0 <= self.flip_eps <= 1.0, "in [0, 1]"),
+            ("label_value", self.label_value in LABEL_VALUES, " | ".join(LABEL_VALUES)),
+            ("value_horizon", self.value_horizon >= 0, ">= 0 (0 = to the episode end)"),
+            ("value_samples", self.value_samples >= 1, ">= 1"),
             ("sft_episodes", self.sft_episodes >= 1, ">= 1"),
             ("bc_steps", self.bc_steps >= 1, ">= 1"),
             ("bc_batch", self.bc_batch >= 1, ">= 1"),
