@@ -107,7 +107,7 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 
 
 def _register_datasets(sub: argparse._SubParsersAction) -> None:
-    from envs.mujoco.settings import setting_names
+    from envs.mujoco.settings import SUITE, setting_names
     from envs.text.settings import setting_names as text_setting_names
 
     m = sub.add_parser("make", help="generate a preference dataset with its reference policy")
@@ -147,7 +147,7 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
     q.add_argument("--task", action="append", help="MuJoCo task (repeatable; default hopper)")
-    q.add_argument("--settings", default=",".join(SUITE_SETTINGS), help="comma-separated (default: %(default)s)")
+    q.add_argument("--settings", default=",".join(SUITE), help="comma-separated (default: %(default)s)")
     q.add_argument("--data-root", type=Path, default=None, help="datasets at ROOT/TASK/SETTING (default envs/data)")
     q.add_argument("--out", type=Path, default=Path("experiments/reports/suite.md"),
                    help="report (default %(default)s; .json and .png beside it)")
@@ -163,8 +163,6 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_cmd_suite)
 
 
-# The settings the suite table runs by default (envs/mujoco/settings.py).
-SUITE_SETTINGS = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality", "high-temperature")
 TEXT_ONLY = ("length_bias", "sft_steps")
 MUJOCO_ONLY = ("experts", "horizon", "bins", "episode_length", "sft_episodes", "bc_steps", "eval_episodes",
                "label_value", "value_level", "value_horizon", "value_samples", "prompt_level", "response_levels")

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from discovery.suite.evaluate import run_setting
 from discovery.suite.plan import SuitePlan
 from discovery.suite.table import criteria, plot_suite, setting_markdown
+from envs.mujoco import tasks
 from envs.runtime import versions
 
 
@@ -38,7 +39,7 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
                 continue
             log(f"{task}/{setting}: {path} was made with another plan or dataset; recomputing")
         log(f"{task}/{setting}: {dataset}")
-        r = run_setting(str(dataset), plan, log)
+        r = run_setting(tasks.repo_relative(dataset), plan, log)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(r) + "\n")
         os.replace(tmp, path)  # a kill never leaves a half-written result behind

@@ -93,7 +93,7 @@ def build_dataset(
         "properties": cfg.to_json(),
         "seed": cfg.seed,
         "versions": versions(),
-        "experts": {"dir": str(edir), "levels": ex.levels},
+        "experts": {"dir": tasks.repo_relative(edir), "levels": ex.levels},
         "reference": {
             "spec": pspec.to_json(),
             "return": ref_return,

@@ -22,7 +22,15 @@ BACKEND = "mjx"
 # engine can roll out thousands of fine-tuned policies on a CPU. Recorded in every manifest.
 DEFAULT_EPISODE_LENGTH = 400
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+REPO = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = REPO / "envs" / "data"
+
+
+def repo_relative(path: Path | str) -> str:
+    """`path` relative to the repository when it lies inside it (what manifests record, so a dataset
+    says the same on every machine), else as given."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(path)
 TASKS_JSON = DATA_DIR / "tasks.json"
 
 
