@@ -87,10 +87,7 @@ def from_loss(text: str) -> ExportSource:
 
     name, overrides = parse_loss_arg(text)
     with jax.enable_x64(True):
-        if name == "mpo":
-            if overrides:
-                raise ValueError(f"loss '{text}': 'mpo' (the family's default point, DPO with beta = 0.1) takes "
-                                 "no hyperparameters; export a run directory or a zoo loss such as sigmoid:beta=0.2")
+        if name == "mpo":  # the family's default point (DPO, beta = 0.1); parse_loss_arg refused any k=v
             params = mpo_params(dtype=jnp.float64)
         elif name not in point_names():
             raise ValueError(f"loss '{name}' is not a point of the Mirror Preference Optimization family, so it "
