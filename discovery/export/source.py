@@ -63,8 +63,21 @@ def _exporter_versions() -> dict[str, str]:
     return out
 
 
+def _literal_safe(value: Any) -> Any:
+    """JSON-like data that repr() writes as a Python literal: a non-finite float becomes its string."""
+    if isinstance(value, dict):
+        return {str(k): _literal_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_literal_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 def _from_params(params: MPOParams, label: str, provenance: dict[str, Any]) -> ExportSource:
-    base, slope, provenance = _plain(params, "base"), _plain(params, "slope"), dict(provenance)
+    base, slope, provenance = _plain(params, "base"), _plain(params, "slope"), _literal_safe(provenance)
     for part, values in (("base", base), ("slope", slope)):
         for name, value in values.items():
             if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):

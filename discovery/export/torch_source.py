@@ -47,6 +47,7 @@ def _table(name: str, values: dict[str, Any], comment: str) -> str:
 
 def parameter_block(source: ExportSource) -> str:
     _check_family()
+    ast.literal_eval(repr(source.provenance))  # PROVENANCE must be a plain literal (no inf, no objects)
     box = {name: (float(f.low), float(f.high), f.transform) for name, f in FIELDS.items()}
     lines = [
         _table("BASE", source.base, "field -> unconstrained coordinate at tau = 0"),

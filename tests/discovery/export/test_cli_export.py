@@ -94,6 +94,16 @@ def test_a_bad_loss_name_is_one_clear_error(tmp_path, capsys, arg, message):
     assert code == 2 and err.startswith("mpo: error: ") and err.count("\n") == 1 and message in err, err
 
 
+def test_a_run_that_never_found_a_finite_fitness_still_exports(tmp_path, capsys):
+    run, _ = write_run(tmp_path / "run")
+    _tamper(run, fitness_during_search=-math.inf)  # what a search whose candidates were all NaN records
+    out = tmp_path / "inf_loss.py"
+    assert _export(capsys, run, "--out", out)[0] == 0
+    provenance = next(ast.literal_eval(node.value) for node in ast.parse(out.read_text()).body
+                      if isinstance(node, ast.Assign) and node.targets[0].id == "PROVENANCE")
+    assert provenance["fitness_during_search"] == "-inf"
+
+
 def test_out_must_be_an_importable_python_file(tmp_path, capsys):
     assert "expected a .py file" in _export(capsys, "sigmoid", "--out", tmp_path / "loss.txt")[2]
     assert "cannot be imported as a module" in _export(capsys, "sigmoid", "--out", tmp_path / "my-loss.py")[2]
