@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli.search",
     "discovery.cli.eval",
     "discovery.cli.plot",
+    "discovery.cli.export",
     "discovery.cli.losses",
     "discovery.cli.data",
     "discovery.cli.games",
