@@ -16,7 +16,7 @@ class SuitePlan:
     panel: tuple[str, ...] = PANEL
     # x each loss's published default beta, and absolute learning rates: the grid every loss is tuned on
     beta_scales: tuple[float, ...] = (0.3, 1.0, 3.0)
-    learning_rates: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    learning_rates: tuple[float, ...] = (1e-3, 3e-3)
     validation_seeds: int = 4  # inner runs per grid cell for choosing (seed stream VALIDATION)
     test_seeds: int = 16  # inner runs per tuned loss for the table (seed stream TEST)
     episodes: int = 8  # evaluation episodes per inner run

@@ -1,5 +1,6 @@
 """The canonical hopper datasets shipped in envs/data/hopper: valid, made by `mpo data make`, and with the
-label properties their settings promise."""
+label properties their settings promise. A label compares each response's value: `{side}_value` under the
+return-to-go recipe of the suite v2 settings, the segment return otherwise."""
 import numpy as np
 import pytest
 from scipy import stats
@@ -8,7 +9,11 @@ from envs import dataset_io
 from envs.mujoco import settings, tasks
 
 ROOT = tasks.DATA_DIR / "hopper"
-SETTINGS = settings.setting_names()
+SETTINGS = settings.SHIPPED
+
+
+def value(pairs, side: str):
+    return pairs[f"{side}_value"] if f"{side}_value" in pairs else pairs[f"{side}_return"]
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +39,29 @@ def test_shipped_set_is_small():
 
 def test_clean_chosen_never_worse(shipped):
     p = shipped["clean"].pairs
-    assert np.all(p["chosen_return"] >= p["rejected_return"])
+    assert np.all(value(p, "chosen") >= value(p, "rejected"))
     assert not p["flipped"].any()
 
 
 def test_noisy_flips_are_nested_disagreements(shipped):
-    """One 512-pair sample is a single draw of the flip rate; the generator's rate against the binomial
+    """One 1024-pair sample is a single draw of the flip rate; the generator's rate against the binomial
     99% interval is tested on 20000 pairs in test_envs_labels. Here: flips are exactly the disagreements
     with the true returns, the recorded rate is the measured one, and with one seed the noisy settings
     share their uniforms, so a pair flipped at eps 0.1 is flipped at 0.2 and 0.3 too."""
     flips = {}
-    for eps in (0.1, 0.2, 0.3):
+    for eps in (0.1, 0.2, 0.3, 0.4):
         ds = shipped[f"noisy-{eps}"]
         p = ds.pairs
-        strict = p["chosen_return"] != p["rejected_return"]
-        assert np.all((p["chosen_return"] < p["rejected_return"])[strict] == p["flipped"][strict])
+        vc, vr = value(p, "chosen"), value(p, "rejected")
+        strict = vc != vr
+        assert np.all((vc < vr)[strict] == p["flipped"][strict])
         assert ds.manifest["stats"]["flip_rate"] == pytest.approx(p["flipped"].mean())
         # far outside any plausible binomial range would mean a broken generator
         lo, hi = stats.binom.interval(1 - 1e-6, p["flipped"].size, eps)
         assert lo <= p["flipped"].sum() <= hi
         flips[eps] = p["flipped"]
-    assert np.all(flips[0.1] <= flips[0.2]) and np.all(flips[0.2] <= flips[0.3])
+    for lo, hi in ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4)):
+        assert np.all(flips[lo] <= flips[hi])
 
 
 def test_settings_share_prompts_and_responses(shipped):
@@ -67,7 +74,7 @@ def test_settings_share_prompts_and_responses(shipped):
 def test_high_temperature_probabilities(shipped):
     ds = shipped["high-temperature"]
     p, T = ds.pairs, ds.manifest["properties"]["bt_temperature"]
-    gap = p["chosen_return"] - p["rejected_return"]
+    gap = value(p, "chosen") - value(p, "rejected")
     np.testing.assert_allclose(p["p_chosen"], 1 / (1 + np.exp(-gap / T)), rtol=1e-4, atol=1e-5)
     agree = np.mean(gap > 0)
     # softer than clean, still informative
@@ -87,3 +94,23 @@ def test_reference_policy_beats_random(shipped):
     for name, ds in shipped.items():
         ref = ds.manifest["reference"]
         assert ref["normalized_score"] > 20.0, (name, ref["normalized_score"])
+
+
+def test_manifests_record_no_absolute_paths():
+    """A manifest says the same on every machine: paths in it are relative to the repository."""
+    import json
+
+    def strings(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                yield from strings(v)
+        elif isinstance(x, list):
+            for v in x:
+                yield from strings(v)
+        elif isinstance(x, str):
+            yield x
+
+    for name in SETTINGS:
+        manifest = json.loads((ROOT / name / "manifest.json").read_text())
+        bad = [v for v in strings(manifest) if v.startswith("/") or str(tasks.REPO) in v]
+        assert not bad, (name, bad)
