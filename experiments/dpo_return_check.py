@@ -7,6 +7,7 @@ fine-tuned policy's evaluation uses), so episode-to-episode noise largely cancel
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import jax
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=16)
     p.add_argument("--greedy", action="store_true")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--json", default=None, help="also write per-seed reference and fine-tuned scores to this file")
     args = p.parse_args(argv)
     enable_compilation_cache()
     engine = build_engine(make_config({
@@ -51,6 +53,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.seeds} seeds x {args.episodes} {'greedy' if args.greedy else 'sampled'} episodes")
     print(f"reference {ref.mean():.2f}  fine-tuned {tuned.mean():.2f}  paired difference {diff.mean():+.2f} +- {se:.2f} (s.e.)  "
           f"KL {float(np.mean(m['kl'])):.3f}  held-out acc {float(np.mean(m['heldout_accuracy'])):.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({**vars(args), "params": {k: float(v) for k, v in params.items()},
+                       "reference": ref.tolist(), "tuned": tuned.tolist(), "diff_mean": float(diff.mean()),
+                       "diff_se": float(se), "kl": float(np.mean(m["kl"])),
+                       "heldout_accuracy": float(np.mean(m["heldout_accuracy"]))}, f, indent=1)
 
 
 if __name__ == "__main__":
