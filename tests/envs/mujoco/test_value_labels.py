@@ -1,6 +1,9 @@
 """Return-to-go labels (DatasetConfig.label_value): on a tiny run with untrained experts, T = 0 labels pick
 the response with the higher stored value, flips happen at the set rate, and the prompts/responses are
-those of the segment-labelled dataset of the same seed."""
+those of the segment-labelled dataset of the same seed. Generating them compiles two MJX programs (about
+110 s cold on 2 cores), so those tests are slow; the always-on checks of the same properties run on the
+shipped v2 datasets (test_shipped.py: chosen value >= rejected value, flips exactly the disagreements,
+nested across flip rates and inside the binomial range)."""
 import jax
 import numpy as np
 import pytest
@@ -30,6 +33,7 @@ def clean(ex):
     return _pairs(ex, **RTG)
 
 
+@pytest.mark.slow
 def test_temperature_zero_chosen_has_higher_value(clean):
     p = clean
     assert np.all(p["chosen_value"] >= p["rejected_value"])
@@ -42,6 +46,7 @@ def test_temperature_zero_chosen_has_higher_value(clean):
     assert np.any(np.abs(p["chosen_value"] - p["chosen_return"]) > 1e-3)  # continuation is not zero
 
 
+@pytest.mark.slow
 def test_flips_at_set_rate_and_same_responses(ex, clean):
     eps = 0.3
     noisy = _pairs(ex, flip_eps=eps, **RTG)
@@ -58,6 +63,7 @@ def test_flips_at_set_rate_and_same_responses(ex, clean):
     np.testing.assert_array_equal(pair_vals(noisy), pair_vals(clean))
 
 
+@pytest.mark.slow
 def test_segment_labels_unchanged_and_hold_no_values(ex, clean):
     seg = _pairs(ex)
     assert "chosen_value" not in seg
