@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     # MuJoCo: episodes per evaluation; text: sampled responses per held-out prompt, `prompts` of them
     # (episode_length must be null and greedy false for text datasets)
     "eval": {"episodes": 2, "episode_length": None, "heldout_fraction": 0.125, "greedy": False, "prompts": 256},
+    # the final loss: the top_k candidates of the run, the ES mean and the start re-evaluated on `seeds` fresh
+    # validation seeds x `episodes`, the best of them chosen (top_k 0: the best search-time candidate)
+    "select": {"top_k": 8, "seeds": 4, "episodes": 4},
     "report": {"baselines": ["sigmoid", "ipo", "simpo", "discopop"], "seeds": 4, "episodes": 4},
 }
 
@@ -129,6 +132,13 @@ def validate(cfg: dict[str, Any]) -> None:
              "null (default) or a list of: " + ", ".join(FIELDS))
     for name in cfg["report"]["baselines"]:
         need("report.baselines", name in zoo_names(), "zoo losses: " + ", ".join(zoo_names()))
+    sel = cfg["select"]
+    need("select.top_k", isinstance(sel["top_k"], int) and not isinstance(sel["top_k"], bool) and sel["top_k"] >= 0,
+         "an integer >= 0 (0: no re-evaluation)")
+    need("select.seeds", isinstance(sel["seeds"], int) and not isinstance(sel["seeds"], bool) and sel["seeds"] >= 1,
+         "an integer >= 1")
+    need("select.episodes", isinstance(sel["episodes"], int) and not isinstance(sel["episodes"], bool)
+         and sel["episodes"] >= 1, "an integer >= 1")
     need("report.seeds", isinstance(cfg["report"]["seeds"], int) and cfg["report"]["seeds"] >= 2, "an integer >= 2")
     need("report.episodes", isinstance(cfg["report"]["episodes"], int) and cfg["report"]["episodes"] >= 1,
          "an integer >= 1")

@@ -17,7 +17,7 @@ from scipy import stats
 
 from discovery.engine import Engine
 from discovery.figures import plot_fitness, plot_loss_shape
-from discovery.streams import HELDOUT_STREAM, stream_key
+from discovery.streams import TEST_STREAM, stream_key
 from search_spaces.mpo import MPOParams, mpo_loss
 from search_spaces.points import mpo_point, point_names
 from search_spaces.registry import get_loss
@@ -75,20 +75,33 @@ def interval(values: np.ndarray) -> tuple[float, float]:
     return mean, half
 
 
-def table(results: dict[str, dict[str, np.ndarray]]) -> tuple[list[dict[str, Any]], str]:
+def table(results: dict[str, dict[str, np.ndarray]], paired_with: Sequence[str] = ()) -> tuple[list[dict[str, Any]], str]:
+    """Markdown table of the entries; for each label in `paired_with`, a column of every entry's paired
+    difference to it (mean and 95% interval over seeds of the per-seed difference: the entries share their
+    evaluation keys)."""
     rows, lines = [], []
-    lines.append("| loss | normalized return (95% CI) | raw return | KL(pi \\|\\| ref) | episode length | held-out acc | NaN runs |")
-    lines.append("|---|---|---|---|---|---|---|")
+    pair_cols = "".join(f" vs {p} (paired) |" for p in paired_with)
+    lines.append("| loss | normalized return (95% CI) |" + pair_cols
+                 + " raw return | KL(pi \\|\\| ref) | episode length | held-out acc | NaN runs |")
+    lines.append("|---|---|" + "---|" * len(paired_with) + "---|---|---|---|---|")
     for label, m in results.items():
         nan_runs = int(np.sum(m["nan"])) if "nan" in m else 0
         row = {"loss": label, "nan_runs": nan_runs}
         for col in COLUMNS:
             finite = np.where(np.isfinite(m[col]), m[col], np.nan)
             row[col], row[col + "_ci95"] = interval(finite)
+        cells = ""
+        for p in paired_with:
+            if p == label:
+                cells += " — |"
+                continue
+            d, h = interval(np.where(np.isfinite(m["fitness"]), m["fitness"], np.nan) - results[p]["fitness"])
+            row[f"vs {p}"], row[f"vs {p}_ci95"] = d, h
+            cells += f" {d:+.2f} ± {h:.2f}{' *' if np.isfinite(h) and abs(d) > h else ''} |"
         rows.append(row)
         lines.append(
-            f"| {label} | {row['fitness']:.2f} ± {row['fitness_ci95']:.2f} | {row['return']:.2f} | {row['kl']:.4f} | "
-            f"{row['length']:.1f} | {row['heldout_accuracy']:.3f} | {nan_runs} |"
+            f"| {label} | {row['fitness']:.2f} ± {row['fitness_ci95']:.2f} |{cells} {row['return']:.2f} | "
+            f"{row['kl']:.4f} | {row['length']:.1f} | {row['heldout_accuracy']:.3f} | {nan_runs} |"
         )
     return rows, "\n".join(lines)
 
@@ -112,22 +125,47 @@ def score_note(cfg: dict[str, Any], datasets: Sequence[Any]) -> str:
     return " ".join(notes)
 
 
+def selection_lines(sel: dict[str, Any] | None) -> list[str]:
+    """The final selection as a markdown section: every candidate's search-time and validation score."""
+    if sel is None:
+        return []
+    lines = [f"## Final selection ({sel['seeds']} validation seeds x {sel['episodes']} episodes: {sel['keys']})", "",
+             "The search-time score of a candidate is the max of noisy evaluations; the final loss is chosen by the "
+             "validation score instead.", "", "| candidate | generation | search-time fitness | validation fitness | chosen |",
+             "|---|---|---|---|---|"]
+    fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+    for i, c in enumerate(sel["candidates"]):
+        lines.append(f"| {c['label']} | {'—' if c['generation'] is None else c['generation']} | "
+                     f"{fmt(c['search_fitness'])} | {fmt(c['validation_fitness'])} | {'**yes**' if i == sel['chosen'] else ''} |")
+    return lines + [""]
+
+
 def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool = False) -> str:
-    """Re-evaluate the discovered loss on held-out seeds next to the reference and the baselines."""
+    """Score the final loss on test seeds next to the reference, the search's start and the baselines,
+    paired on evaluation keys."""
     cfg = engine.cfg
     rep = cfg["report"]
-    entries: list[Entry] = [("discovered (best)", mpo_loss, result["best_params"]),
-                            ("discovered (ES mean)", mpo_loss, result["mean_params"])]
+    sel = result.get("selection")
+    start = f"start ({cfg['loss']['init']}{''.join(f':{k}={v}' for k, v in cfg['loss']['init_hparams'].items())})"
+    if sel is None:
+        final = result["best_params"]
+        entries: list[Entry] = [("discovered (best)", mpo_loss, final)]
+    else:
+        final = result["selected_params"]
+        entries = [(f"discovered (selected: {sel['candidates'][sel['chosen']]['label']})", mpo_loss, final),
+                   ("discovered (best search-time)", mpo_loss, result["best_params"])]
+    entries += [("discovered (ES mean)", mpo_loss, result["mean_params"]), (start, mpo_loss, engine.init_point)]
     entries += [zoo_entry(name) for name in rep["baselines"]]
-    key = stream_key(cfg["seed"], HELDOUT_STREAM)
+    key = stream_key(cfg["seed"], TEST_STREAM)
+    reference = "reference policy (no fine-tuning)"
     if not quiet:
-        print(f"report: re-evaluating {len(entries)} losses + the reference on {rep['seeds']} held-out seeds")
-    results = {"reference policy (no fine-tuning)": evaluate_reference(engine, rep["seeds"], rep["episodes"], key)}
+        print(f"report: scoring {len(entries)} losses + the reference on {rep['seeds']} test seeds")
+    results = {reference: evaluate_reference(engine, rep["seeds"], rep["episodes"], key)}
     results.update(evaluate_entries(engine, entries, rep["seeds"], rep["episodes"], key))
-    rows, md_table = table(results)
+    rows, md_table = table(results, paired_with=(reference, start))
     log = result["log"]
     plot_fitness([out], out / "fitness.png")
-    plot_loss_shape(result["best_params"], out / "loss_shape.png")
+    plot_loss_shape(final, out / "loss_shape.png")
     text = "\n".join([
         f"# Search report: {cfg['name']}",
         "",
@@ -140,7 +178,12 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         f"- NaN candidates during the search: {sum(line['nan_count'] for line in log)}",
         f"- compile {log[0]['compile_s']:.1f} s; search wall time {sum(line['wall_s'] for line in log):.1f} s",
         "",
-        f"## Held-out evaluation ({rep['seeds']} fresh seeds x {rep['episodes']} episodes, same budget for every loss)",
+        *selection_lines(sel),
+        f"## Test evaluation ({rep['seeds']} test seeds x {rep['episodes']} episodes, same budget for every loss)",
+        "",
+        f"Test seeds: split(fold_in(key({cfg['seed']}), TEST_STREAM={TEST_STREAM}), {rep['seeds']}), disjoint from the "
+        "search's generation keys and from the validation seeds of the selection. Every loss and the reference share "
+        "the evaluation keys, so the 'vs' columns are paired differences (* : the 95% interval excludes 0).",
         "",
         md_table,
         "",

@@ -31,6 +31,7 @@ from discovery.population import (
     shard_population,
 )
 from discovery.report import write_report
+from discovery.select import START, select_final, update_top
 from discovery.strategies import es_fitness, make_strategy
 from discovery.streams import INIT_STREAM, stream_key
 from search_spaces.mpo import describe, mpo_loss
@@ -96,14 +97,19 @@ class CompileCounter:
         jax.monitoring.unregister_event_duration_listener(self)
 
 
-def _initial_state(es, es_params, x0, dim: int, seed: int) -> dict[str, Any]:
+def _initial_state(es, es_params, x0, dim: int, seed: int, top_k: int) -> dict[str, Any]:
     """The state before generation 0; also the restore template (same structure, shapes, dtypes)."""
+    k = max(top_k, 1)
     return {
         "es_state": es.init(stream_key(seed, INIT_STREAM), x0, es_params),
         "generation": np.asarray(0, np.int32),
         "best_x": np.zeros((dim,), np.float32),
         "best_fitness": np.asarray(-np.inf, np.float32),
         "best_generation": np.asarray(-1, np.int32),
+        # the top-k candidates of the whole run, for the final selection (discovery/select.py)
+        "top_x": np.zeros((k, dim), np.float32),
+        "top_fitness": np.full((k,), -np.inf, np.float32),
+        "top_generation": np.full((k,), -1, np.int32),
         # Key of the next generation (also derivable from the seed): kept so a checkpoint is self-contained.
         "rng": np.zeros((2,), np.uint32),
     }
@@ -145,7 +151,7 @@ def run_search(
     es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
     mngr = checkpoint.manager(out)
-    state = _initial_state(es, es_params, x0, dim, cfg["seed"])
+    state = _initial_state(es, es_params, x0, dim, cfg["seed"], cfg["select"]["top_k"])
     start, log = 0, []
     if resume:
         start, state = checkpoint.restore(mngr, state)
@@ -194,6 +200,16 @@ def run_search(
         "mean_params": to_params(jnp.clip(es.get_mean(state["es_state"]), 0.0, 1.0)),
         "log": log,
     }
+    if int(state["generation"]) >= total and cfg["select"]["top_k"] > 0:
+        # every process computes the selection (the same numbers); process 0 writes it
+        mean_x = np.clip(np.asarray(es.get_mean(state["es_state"])), 0.0, 1.0)
+        result["selection"] = select_final(engine, state, np.asarray(x0), mean_x)
+        chosen = result["selection"]["candidates"][result["selection"]["chosen"]]
+        result["selected_params"] = to_params(jnp.asarray(chosen["x"]))
+        if not quiet:
+            print(f"selection: {chosen['label']} chosen on {cfg['select']['seeds']} validation seeds "
+                  f"(validation {chosen['validation_fitness']:.2f})"
+                  + ("; the search found nothing better than its start" if chosen["label"] == START else ""))
     if int(state["generation"]) >= total and primary:
         _write_best(out, result, space)
         if report:
@@ -204,6 +220,8 @@ def run_search(
 def _bookkeep(state: dict, g: int, es_state, xs: np.ndarray, fitness: np.ndarray) -> dict:
     """Host-side (numpy) update of the generation counter and the best candidate so far."""
     state = dict(state, es_state=es_state, generation=np.asarray(g + 1, np.int32))
+    top = update_top(state["top_x"], state["top_fitness"], state["top_generation"], xs, fitness, g)
+    state.update(top_x=top[0], top_fitness=top[1], top_generation=top[2])
     finite = np.isfinite(fitness)
     if finite.any():
         i = int(np.argmax(np.where(finite, fitness, -np.inf)))
@@ -232,12 +250,26 @@ def _log_line(g: int, state: dict, fitness: np.ndarray, summary: dict, nan, wall
 
 
 def _write_best(out: Path, result: dict[str, Any], space) -> None:
+    """best.json: the final loss. With a selection, the candidate chosen on validation seeds (beside every
+    candidate's search-time and validation scores); without, the best search-time candidate."""
+    sel = result.get("selection")
+    if sel is None:
+        params, generation, fitness = result["best_params"], result["best_generation"], result["best_fitness"]
+        extra: dict[str, Any] = {}
+    else:
+        chosen = sel["candidates"][sel["chosen"]]
+        params, generation, fitness = result["selected_params"], chosen["generation"], chosen["search_fitness"]
+        extra = {"chosen": chosen["label"], "validation_fitness": chosen["validation_fitness"],
+                 "selection": {"seeds": sel["seeds"], "episodes": sel["episodes"], "keys": sel["keys"],
+                               "candidates": [{k: v for k, v in c.items() if k != "x"} for c in sel["candidates"]]},
+                 "best_search_fitness": result["best_fitness"], "best_search_generation": result["best_generation"]}
     best = {
-        "generation": result["best_generation"],
-        "fitness_during_search": result["best_fitness"],
-        "vector": np.asarray(space.to_vector(result["best_params"])).tolist(),
+        "generation": generation,
+        "fitness_during_search": fitness,
+        **extra,
+        "vector": np.asarray(space.to_vector(params)).tolist(),
         "vector_names": space.names(),
-        "coefficients_tau0": describe(result["best_params"], 0.0, compact=True),
-        "coefficients_tau1": describe(result["best_params"], 1.0, compact=True),
+        "coefficients_tau0": describe(params, 0.0, compact=True),
+        "coefficients_tau1": describe(params, 1.0, compact=True),
     }
     (out / "best.json").write_text(json.dumps(best, indent=2) + "\n")

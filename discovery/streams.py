@@ -2,8 +2,9 @@
 
 Generation g of a search uses fold_in(key(seed), g) (g < 2**31 - 8); every other use of the seed takes a
 stream of its own, clear of every generation index: the ES initialization, the search report's held-out
-evaluation, and the validation and test seeds of tuning and of the suite table (choosing a loss's
-hyperparameters on VALIDATION, reporting it on TEST, so no reported number was used to choose).
+and the validation and test seeds: a search's final selection and the suite's tuning choose on VALIDATION,
+every reported number (the search report, the suite table) comes from TEST, so no reported number was used
+to choose. (HELDOUT was the search report's stream before the report moved to TEST.)
 """
 from __future__ import annotations
 

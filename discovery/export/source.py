@@ -173,8 +173,9 @@ def from_run(path: str | Path) -> ExportSource:
         i = out[0]
         raise ValueError(f"{best_file}: 'vector' entry {names[i]} = {vec[i]:g} outside its box [{lo[i]:g}, {hi[i]:g}]")
     generation = best["generation"]
-    if not isinstance(generation, int) or isinstance(generation, bool):
-        raise ValueError(f"{best_file}: 'generation' must be an integer, got {generation!r}")
+    # null: the final selection chose the start point or the ES mean, which no generation evaluated
+    if generation is not None and (not isinstance(generation, int) or isinstance(generation, bool)):
+        raise ValueError(f"{best_file}: 'generation' must be an integer or null, got {generation!r}")
     with jax.enable_x64(True):
         params = space.from_vector(jnp.asarray(vec, jnp.float64))
     versions = {}
@@ -185,6 +186,8 @@ def from_run(path: str | Path) -> ExportSource:
         "run_dir": str(run.resolve()),
         "generation": generation,
         "fitness_during_search": best.get("fitness_during_search"),
+        "chosen": best.get("chosen", "best search-time candidate"),
+        "validation_fitness": best.get("validation_fitness"),
         "config_sha256": config_hash(cfg),
         "best_json_sha256": hashlib.sha256(best_file.read_bytes()).hexdigest(),
         "loss_init": f"{cfg['loss']['init']} {cfg['loss']['init_hparams'] or ''}".strip(),
