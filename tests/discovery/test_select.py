@@ -9,7 +9,13 @@ import pytest
 from discovery.config import load_config
 from discovery.search import generation_key, run_search
 from discovery.select import MEAN, START, candidates, pick, update_top
-from discovery.streams import HELDOUT_STREAM, INIT_STREAM, TEST_STREAM, VALIDATION_STREAM, stream_key
+from discovery.streams import (
+    HELDOUT_STREAM,
+    INIT_STREAM,
+    TEST_STREAM,
+    VALIDATION_STREAM,
+    stream_key,
+)
 from envs import runtime
 from tests.sharded_search import TINY
 
