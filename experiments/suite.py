@@ -45,7 +45,7 @@ def cli() -> int:
                 return 2
         return 0
     argv = ["data", "suite", *[a for t in args.tasks.split(",") for a in ("--task", t)], "--settings", args.settings,
-            "--out", rel(REPORT), "--cache", rel(REPORTS / "suite_runs"), "--force"]
+            "--out", rel(REPORT), "--cache", rel(REPORTS / "suite_runs"), "--skip-missing", "--force"]
     if NOTES.exists():
         argv += ["--intro", rel(NOTES)]
     sys.argv = ["mpo", *argv]  # the report records the equivalent `mpo` command line

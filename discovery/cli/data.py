@@ -159,6 +159,8 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     for flag in ("validation-seeds", "test-seeds", "episodes", "steps", "batch-size", "chunk", "seed"):
         q.add_argument(f"--{flag}", type=int, default=None)
     q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
+    q.add_argument("--skip-missing", action="store_true",
+                   help="list settings whose dataset is not made as 'not run' in the report instead of failing")
     q.add_argument("--force", action="store_true", help="overwrite an existing report (cached settings are reused)")
     q.set_defaults(func=_cmd_suite)
 
@@ -251,6 +253,9 @@ def _cmd_suite(args: argparse.Namespace) -> int:
 
     root = args.data_root or tasks.DATA_DIR
     specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
+    missing = [(t, s, d) for t, s, d in specs if not (d / "manifest.json").exists()]
+    if missing and args.skip_missing:
+        specs = [spec for spec in specs if spec not in missing]
     for t, _, _ in specs:
         tasks.get_task(t)  # unknown tasks: one error naming the known ones
     _setup_jax()
@@ -260,7 +265,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     cache = args.cache or out.with_name(out.stem + "_runs")
     t0 = time.time()
     results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True))
-    summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "")
+    not_run = [f"{t}/{s} (no dataset at {tasks.repo_relative(d)})" for t, s, d in missing] if args.skip_missing else []
+    summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run)
     for c in summary["claims"]:
         print(f"{c['task']}: {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']} -- {c['measured']}")
     print(f"wrote {out}, {out.with_suffix('.json')} and {out.with_suffix('.png')}")

@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{args.episodes} episodes on {', '.join(args.dataset)} (inner: {cfg['inner']})")
     results = {"reference policy (no fine-tuning)": evaluate_reference(engine, args.seeds, args.episodes, key)}
     results.update(evaluate_entries(engine, entries, args.seeds, args.episodes, key))
-    rows, md = table(results)
+    rows, md = table(results, paired_with=("reference policy (no fine-tuning)",))
     print(md)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

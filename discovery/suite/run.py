@@ -61,7 +61,7 @@ def flip_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
 
 
 def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan, out: Path, command: str,
-                 intro: str = "") -> dict[str, Any]:
+                 intro: str = "", not_run: list[str] = ()) -> dict[str, Any]:
     claims = []
     for task, res in results.items():
         flips = flip_settings(res)
@@ -78,11 +78,14 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
               "The normalized score is 100 * (R - R_random) / (R_expert - R_random).", "",
               "## Claims, checked", "", "| task | claim | measured | holds |", "|---|---|---|---|"]
     lines += [f"| {c['task']} | {c['claim']} | {c['measured']} | {'yes' if c['holds'] else '**no**'} |" for c in claims]
+    if not_run:
+        lines += ["", "Not run (their claims are not checked above): " + "; ".join(not_run) + "."]
     lines += ["", f"![suite]({png.name})", ""]
     for task, res in results.items():
         lines += [f"## {task}", ""] + [setting_markdown(task, s, r) for s, r in res.items()]
     lines += ["## Environment", "", "```", json.dumps(versions(), indent=1), "```", ""]
     out.write_text("\n".join(lines))
-    summary = {"command": command, "plan": plan.to_json(), "claims": claims, "results": results}
+    summary = {"command": command, "plan": plan.to_json(), "claims": claims, "not_run": list(not_run),
+               "results": results}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
