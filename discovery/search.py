@@ -207,8 +207,9 @@ def run_search(
         chosen = result["selection"]["candidates"][result["selection"]["chosen"]]
         result["selected_params"] = to_params(jnp.asarray(chosen["x"]))
         if not quiet:
+            v = chosen["validation_fitness"]
             print(f"selection: {chosen['label']} chosen on {cfg['select']['seeds']} validation seeds "
-                  f"(validation {chosen['validation_fitness']:.2f})"
+                  f"(validation {'failed' if v is None else f'{v:.2f}'})"
                   + ("; the search found nothing better than its start" if chosen["label"] == START else ""))
     if int(state["generation"]) >= total and primary:
         _write_best(out, result, space)
