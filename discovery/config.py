@@ -67,9 +67,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def make_config(update: dict[str, Any]) -> dict[str, Any]:
     """Defaults <- `update` (a nested mapping of config keys), validated: the config of a run built in code
     (the robustness study, the experiments) goes through the same checks as a config file."""
-    cfg = _merge(DEFAULTS, update)
-    validate(cfg)
-    return cfg
+    return validate(_merge(DEFAULTS, update))
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict[str, Any]:
@@ -93,56 +91,17 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict[str,
         for k in reversed(keys):
             update = {k: update}
         cfg = _merge(cfg, update)
-    validate(cfg)
-    return cfg
+    return validate(cfg)
 
 
-def validate(cfg: dict[str, Any]) -> None:
-    from discovery.strategies import STRATEGIES
-    from search_spaces.mpo import FIELDS
-    from search_spaces.registry import get_loss, zoo_names
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The typed, strict schema (discovery/schema.py), then what only the loss's and the domains' own checks
+    know (hyperparameter ranges, inner-run and evaluation fields); returns the config with its types fixed."""
+    from discovery.schema import check
+    from search_spaces.registry import get_loss
 
-    def need(name: str, ok: bool, allowed: str) -> None:
-        if not ok:
-            value = cfg
-            for part in name.split("."):
-                value = value[part]
-            raise ValueError(f"config: {name} = {value!r}; allowed: {allowed}")
-
-    need("seed", isinstance(cfg["seed"], int), "an integer")
-    need("generations", isinstance(cfg["generations"], int) and cfg["generations"] >= 1, "an integer >= 1")
-    need("seeds", isinstance(cfg["seeds"], int) and cfg["seeds"] >= 1, "an integer >= 1")
-    need("chunk", isinstance(cfg["chunk"], int) and cfg["chunk"] >= 0, "an integer >= 0")
-    need("eval_chunk", isinstance(cfg["eval_chunk"], int) and cfg["eval_chunk"] >= 0, "an integer >= 0")
-    need("datasets", isinstance(cfg["datasets"], list) and len(cfg["datasets"]) >= 1
-         and all(isinstance(d, str) for d in cfg["datasets"]), "a non-empty list of dataset directories")
-    s = cfg["strategy"]
-    need("strategy.name", s["name"] in STRATEGIES, ", ".join(STRATEGIES))
-    need("strategy.population", isinstance(s["population"], int) and s["population"] >= 2, "an integer >= 2")
-    need("strategy.sigma", isinstance(s["sigma"], (int, float)) and s["sigma"] > 0, "a number > 0")
-    loss = cfg["loss"]
-    get_loss(loss["init"])  # unknown names raise with the list of known ones
-    from search_spaces.points import point_names
-
-    need("loss.init", loss["init"] in point_names(), "a zoo loss that is an MPO point: " + ", ".join(point_names()))
-    get_loss(loss["init"]).params(**loss["init_hparams"])
-    for group in ("fields", "temporal"):
-        value = loss[group]
-        need(f"loss.{group}", value is None or (isinstance(value, list) and all(v in FIELDS for v in value)),
-             "null (default) or a list of: " + ", ".join(FIELDS))
-    for name in cfg["report"]["baselines"]:
-        need("report.baselines", name in zoo_names(), "zoo losses: " + ", ".join(zoo_names()))
-    sel = cfg["select"]
-    need("select.top_k", isinstance(sel["top_k"], int) and not isinstance(sel["top_k"], bool) and sel["top_k"] >= 0,
-         "an integer >= 0 (0: no re-evaluation)")
-    need("select.seeds", isinstance(sel["seeds"], int) and not isinstance(sel["seeds"], bool) and sel["seeds"] >= 1,
-         "an integer >= 1")
-    need("select.episodes", isinstance(sel["episodes"], int) and not isinstance(sel["episodes"], bool)
-         and sel["episodes"] >= 1, "an integer >= 1")
-    need("report.seeds", isinstance(cfg["report"]["seeds"], int) and cfg["report"]["seeds"] >= 2, "an integer >= 2")
-    need("report.episodes", isinstance(cfg["report"]["episodes"], int) and cfg["report"]["episodes"] >= 1,
-         "an integer >= 1")
+    cfg = check(cfg)
+    get_loss(cfg["loss"]["init"]).params(**cfg["loss"]["init_hparams"])
     InnerConfig(**cfg["inner"])
-    need("eval.prompts", isinstance(cfg["eval"]["prompts"], int) and cfg["eval"]["prompts"] >= 1,
-         "an integer >= 1 (held-out prompts per evaluation on text datasets)")
     EvalConfig(**{k: v for k, v in cfg["eval"].items() if k != "prompts"})
+    return cfg

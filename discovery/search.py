@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from discovery import checkpoint
 from discovery import run_dir as rd
+from discovery.config import validate
 from discovery.engine import Engine, build_engine
 from discovery.population import (
     check_divisible,
@@ -136,7 +137,7 @@ def run_search(
     primary = jax.process_index() == 0
     quiet = quiet or not primary
     if resume:
-        cfg = rd.read_config(out)
+        cfg = validate(rd.read_config(out))  # the same schema as a new run's config
     elif primary and out.exists() and any(out.iterdir()):
         rd.create(out, cfg)  # raises before any work: the directory is taken
     check_divisible(cfg["strategy"]["population"], population_mesh())

@@ -44,6 +44,6 @@ def test_cli_refuses_bad_search_requests(tmp_path, capsys):
     assert main(["search", "--resume", str(tmp_path / "busy"), "--set", "generations=3"]) == 2
     assert "drop --config/--set/--out" in capsys.readouterr().err
     assert main(["search", "--config", "quick", "--set", "strategy.name=pso"]) == 2
-    assert "allowed: cma_es, sep_cma_es, open_es, snes" in capsys.readouterr().err
+    assert "allowed: one of 'cma_es', 'sep_cma_es', 'open_es' or 'snes'" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "busy")]) == 2
     assert "not a run directory" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The discovery engine on a 16-pair hopper fixture: resume, NaN candidates, compile-once, load."""
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -67,11 +68,32 @@ def test_nan_candidates_are_counted_and_never_stop_the_search(tmp_path):
 
 
 def test_bad_config_values_name_the_field():
-    with pytest.raises(ValueError, match=r"strategy.population = 1; allowed: an integer >= 2"):
+    with pytest.raises(ValueError, match=r"strategy.population: got 1; allowed: an integer >= 2"):
         load_config(None, ["strategy.population=1"])
-    with pytest.raises(ValueError, match="loss.init = 'exo_pair'"):
+    with pytest.raises(ValueError, match="loss.init: got 'exo_pair'"):
         load_config(None, ["loss.init=exo_pair"])
     with pytest.raises(ValueError, match=r"unknown key 'inner.stepz'"):
         load_config(None, ["inner.stepz=3"])
     with pytest.raises(ValueError, match=r"inner.learning_rate: got -1"):
         load_config(None, ["inner.learning_rate=-1"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("strategy.sigma=fast", "strategy.sigma: got 'fast'; allowed: a number"),
+    ("generations=true", "generations: got True; allowed: an integer"),
+    ("seeds=true", "seeds: got True; allowed: an integer"),
+    ("inner.steps=1.5", "inner.steps: got 1.5; allowed: an integer"),
+    ("eval.episodes=2.5", "eval.episodes: got 2.5; allowed: an integer"),
+    ("loss.init_hparams=5", "loss.init_hparams: got 5; allowed: a mapping"),
+    ("eval.greedy=1", "eval.greedy: got 1; allowed: true or false"),
+    ("datasets=[]", "datasets: got []; allowed: a non-empty list"),
+    ("select.top_k=-1", "select.top_k: got -1; allowed: an integer >= 0"),
+])
+def test_the_typed_schema_refuses_wrong_types_and_names_the_key(override, message):
+    with pytest.raises(ValueError, match="^config: " + re.escape(message)):
+        load_config(None, [override])
+
+
+def test_floats_accept_integers_and_store_floats():
+    cfg = load_config(None, ["strategy.sigma=1", "inner.learning_rate=1"])
+    assert isinstance(cfg["strategy"]["sigma"], float) and isinstance(cfg["inner"]["learning_rate"], float)

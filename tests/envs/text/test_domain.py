@@ -50,7 +50,7 @@ def test_engine_builds_text_domains_and_validates_text_eval_fields():
         build_engine(load_config(None, [f'datasets=["{TEXT / "clean"}"]', "eval.episode_length=8"])).domains()
     with pytest.raises(ValueError, match=r"eval.greedy: got True"):
         build_engine(load_config(None, [f'datasets=["{TEXT / "clean"}"]', "eval.greedy=true"])).domains()
-    with pytest.raises(ValueError, match=r"eval.prompts = 0; allowed: an integer >= 1"):
+    with pytest.raises(ValueError, match=r"eval.prompts: got 0; allowed: an integer >= 1"):
         load_config(None, ["eval.prompts=0"])
 
 
