@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,7 @@ from discovery.report import write_report
 from discovery.select import START, select_final, update_top
 from discovery.strategies import es_fitness, make_strategy
 from discovery.streams import INIT_STREAM, stream_key
+from discovery.tracking import make_trackers
 from search_spaces.mpo import describe, mpo_loss
 from search_spaces.search_space import params_to_unit, unit_to_params
 
@@ -124,8 +125,11 @@ def run_search(
     stop_after: int | None = None,
     report: bool = True,
     loss_fn: Callable = mpo_loss,
+    trackers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run (or resume) a search in `out`; returns {"best_params", "best_fitness", "log", ...}.
+
+    `trackers` ("tensorboard", "wandb") also receive every generation's log line (discovery/tracking.py).
 
     `stop_after` ends the call after that many generations in total (as an interruption would);
     a later `resume=True` call continues from the last checkpoint. `loss_fn(MPOParams, batch, tau)`
@@ -166,6 +170,7 @@ def run_search(
     end = total if stop_after is None else min(total, stop_after)
 
     compiled, compile_s = None, 0.0
+    tracking = make_trackers(trackers, out, cfg) if primary else []
     bar = tqdm(total=total, initial=start, disable=quiet, desc="search", unit="gen", dynamic_ncols=True)
     for g in range(start, end):
         with CompileCounter() as compiles:
@@ -185,10 +190,14 @@ def run_search(
         log.append(line)
         if primary:
             rd.append_log(out, line)
+        for t in tracking:
+            t.log(line, g)
         bar.update(1)
         mean = line["mean"] if line["mean"] is not None else float("nan")
         bar.set_postfix(best=f"{line['best_so_far']:.2f}", mean=f"{mean:.2f}", nan=line["nan_count"])
     bar.close()
+    for t in tracking:
+        t.close()
 
     to_params = unit_to_params(space)
     best_params = to_params(jnp.asarray(state["best_x"]))

@@ -39,7 +39,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else rd.default_run_dir(cfg["name"])
     enable_compilation_cache()
     try:
-        result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report)
+        result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report,
+                            trackers=args.log or ())
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished generation is checkpointed: mpo search --resume {out}")
         return 130
@@ -56,7 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run directory (default runs/NAME-DATE-TIME); must be new or empty")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    p.add_argument("--no-report", action="store_true", help="skip the final held-out report")
+    p.add_argument("--no-report", action="store_true", help="skip the final test-seed report")
+    p.add_argument("--log", action="append", choices=("tensorboard", "wandb"),
+                   help="also log every generation to TensorBoard (RUN_DIR/tensorboard) or Weights & Biases "
+                        "(when installed); repeatable; log.jsonl stays the source of truth")
     p.add_argument("--cpu-devices", type=int, default=1, metavar="N",
                    help="split a CPU host into N jax devices the population is sharded over (default 1; "
                         "the population must be a multiple of N); faster on multi-core CPUs, see BENCHMARKS.md")
