@@ -64,7 +64,7 @@ BAD_RUNS = {
     "unfinished": (lambda run, vec, names: (run / "best.json").unlink(), "no best.json (the search has not finished)"),
     "no_config": (lambda run, vec, names: (run / "config.json").unlink(), "not a run directory (no config.json)"),
     "bad_config": (lambda run, vec, names: (run / "config.json").write_text(json.dumps({"seeds": "many"})),
-                   "config.json: invalid config (config: seeds = 'many'"),
+                   "config.json: invalid config (config: seeds: got 'many'"),
 }
 
 
