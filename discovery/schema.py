@@ -98,7 +98,8 @@ class SearchConfig(_Block):
     report: Report
 
 
-def _message(err: dict[str, Any]) -> str:
+def error_line(err: dict[str, Any], prefix: str = "config: ") -> str:
+    """One pydantic error as this project's one error form: "PREFIX key: got X; allowed: Y"."""
     key = ".".join(str(p) for p in err["loc"])
     allowed = err["msg"].removeprefix("Value error, ")
     ctx = err.get("ctx") or {}
@@ -109,11 +110,11 @@ def _message(err: dict[str, Any]) -> str:
              "literal_error": "one of {expected}"}
     if err["type"] in plain:
         allowed = plain[err["type"]].format(**ctx)
-    elif err["type"] == "extra_forbidden":
-        return f"config: unknown key '{key}'"
+    elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return f"{prefix}unknown key '{key}'"
     elif err["type"] == "missing":
-        return f"config: {key} is missing (a config written by an older version?)"
-    return f"config: {key}: got {err['input']!r}; allowed: {allowed}"
+        return f"{prefix}{key} is missing (a config written by an older version?)"
+    return f"{prefix}{key}: got {err['input']!r}; allowed: {allowed}"
 
 
 def check(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -122,4 +123,4 @@ def check(cfg: dict[str, Any]) -> dict[str, Any]:
     try:
         return SearchConfig.model_validate(cfg).model_dump()
     except ValidationError as e:
-        raise ValueError(_message(e.errors()[0])) from None
+        raise ValueError(error_line(e.errors()[0])) from None

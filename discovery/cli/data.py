@@ -237,7 +237,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_suite(args: argparse.Namespace) -> int:
-    from discovery.suite.plan import SuitePlan
+    from discovery.suite.plan import suite_plan
 
     floats = lambda text: tuple(float(x) for x in text.split(","))  # noqa: E731
     fields = {"panel": tuple(args.panel.split(",")) if args.panel else None,
@@ -245,7 +245,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
               "learning_rates": floats(args.lrs) if args.lrs else None,
               **{k: getattr(args, k) for k in ("validation_seeds", "test_seeds", "episodes", "steps", "batch_size",
                                                "chunk", "seed")}}
-    plan = SuitePlan(**{k: v for k, v in fields.items() if v is not None})
+    plan = suite_plan(**{k: v for k, v in fields.items() if v is not None})
     out: Path = args.out
     if out.exists() and not args.force:
         raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it (cached settings are reused)")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from discovery.suite.evaluate import choose, grid_cells
-from discovery.suite.plan import SuitePlan
+from discovery.suite.plan import SuitePlan, suite_plan
 from discovery.suite.run import flip_settings
 from discovery.suite.table import criteria, paired, separated_pairs
 
@@ -57,3 +57,17 @@ def test_separated_pairs_and_the_noise_claim() -> None:
                                                "hinge": list(np.add(ref, 24) + noise)}, ref, 0.3)})
     flat_claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", flat, flip_settings(flat), [])}
     assert not flat_claims["noise matters"]["holds"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"panel": ("sigmoid", "exo_pair")}, "suite: panel: got ('sigmoid', 'exo_pair'); allowed: zoo losses that are MPO"),
+    ({"test_seeds": 1}, "suite: test_seeds: got 1; allowed: an integer >= 2"),
+    ({"episodes": True}, "suite: episodes: got True; allowed: an integer"),
+    ({"beta_scales": (0.0,)}, "suite: beta_scales: got (0.0,); allowed: values > 0"),
+    ({"baseline": "hinge", "panel": ("sigmoid", "ipo_sum")}, "suite: baseline: got 'hinge'; allowed: a loss of the panel"),
+    ({"bogus": 1}, "suite: unknown key 'bogus'"),
+])
+def test_a_bad_plan_is_one_clear_error(fields, message) -> None:
+    with pytest.raises(ValueError) as err:
+        suite_plan(**fields)
+    assert str(err.value).startswith(message)
