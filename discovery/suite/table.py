@@ -10,6 +10,7 @@ import numpy as np
 from discovery.report import interval
 
 REFERENCE = "reference"
+FLIP_RATES = (0.0, 0.1, 0.2, 0.3, 0.4)  # the noise claim is checked over all of them
 
 
 def paired(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> tuple[float, float]:
@@ -100,10 +101,13 @@ def criteria(task: str, results: dict[str, dict[str, Any]], flip_settings: dict[
         seq = [gains[e][0] for e in sorted(gains)]
         falls = all(b <= a for a, b in zip(seq, seq[1:]))
         drop = gains[0.0][0] - gains[0.3][0] if 0.3 in gains else float("nan")
+        missing = [e for e in FLIP_RATES if e not in gains]
         out.append({"task": task, "claim": f"noise matters: tuned {base}'s gain over the reference falls as the flip "
                     "rate grows 0 -> 0.4, and at 0.3 it is >= 10 points below its clean gain",
                     "measured": ", ".join(f"eps {e}: {g[0]:+.1f} ± {g[1]:.1f}" for e, g in sorted(gains.items()))
-                    + f"; clean - 0.3 = {drop:.1f}", "holds": bool(falls and drop >= 10)})
+                    + f"; clean - 0.3 = {drop:.1f}"
+                    + (f"; not checked: eps {', '.join(map(str, missing))} not run" if missing else ""),
+                    "holds": bool(falls and drop >= 10 and not missing)})
     for s in separating:
         if s in results:
             pairs = separated_pairs(results[s])

@@ -40,23 +40,25 @@ def test_separated_pairs_and_the_noise_claim() -> None:
     rng = np.random.default_rng(0)
     ref = list(50 + rng.normal(0, 5, 16))
     noise = rng.normal(0, 1, 16)
-    res = {
-        "clean": _result({"sigmoid": list(np.add(ref, 25) + noise), "hinge": list(np.add(ref, 24) + noise)}, ref),
-        "noisy-0.3": _result({"sigmoid": list(np.add(ref, 5) + noise), "hinge": list(np.add(ref, 20) + noise)}, ref,
-                             0.3),
-    }
+    res = {"clean": _result({"sigmoid": list(np.add(ref, 25) + noise), "hinge": list(np.add(ref, 24) + noise)}, ref)}
+    for eps, gain in ((0.1, 20), (0.2, 12), (0.3, 5), (0.4, 3)):
+        res[f"noisy-{eps}"] = _result({"sigmoid": list(np.add(ref, gain) + noise), "hinge": list(np.add(ref, 20) + noise)},
+                                      ref, eps)
     flips = flip_settings(res)
-    assert flips == {0.0: "clean", 0.3: "noisy-0.3"}
+    assert flips == {0.0: "clean", 0.1: "noisy-0.1", 0.2: "noisy-0.2", 0.3: "noisy-0.3", 0.4: "noisy-0.4"}
     pairs = separated_pairs(res["noisy-0.3"])
     assert pairs[0][:2] == ("hinge", "sigmoid") and pairs[0][2] == pytest.approx(15.0)
     claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", res, flips, ["noisy-0.3"])}
     assert claims["clean"]["holds"] and claims["noise matters"]["holds"]
     assert claims["noisy-0.3 separates the panel"]["holds"]
-    # the same data with a flat gain: the noise claim must fail
+    # the same data with a flat gain at 0.3: the noise claim must fail; and with a flip rate missing, too
     flat = dict(res, **{"noisy-0.3": _result({"sigmoid": list(np.add(ref, 25) + noise),
                                                "hinge": list(np.add(ref, 24) + noise)}, ref, 0.3)})
     flat_claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", flat, flip_settings(flat), [])}
     assert not flat_claims["noise matters"]["holds"]
+    part = {k: v for k, v in res.items() if k in ("clean", "noisy-0.3")}
+    part_claim = [c for c in criteria("hopper", part, flip_settings(part), []) if c["claim"].startswith("noise")][0]
+    assert not part_claim["holds"] and "not checked: eps 0.1, 0.2, 0.4 not run" in part_claim["measured"]
 
 
 @pytest.mark.parametrize("fields, message", [
