@@ -28,7 +28,7 @@ def main() -> None:
         experts.save_experts(root / "experts", meta, [ex.level_params(i) for i in range(ex.n_levels)])
         (root / "tasks.json").write_text(json.dumps({"hopper": {"random_return": 5.0, "expert_return": 25.0}}))
         shutil.rmtree(OUT, ignore_errors=True)
-        build.build_dataset(settings.make_config("hopper", "clean", **TINY), OUT,
+        build.build_dataset(settings.make_config("hopper", "h48-clean", **TINY), OUT,
                                     experts_dir=root / "experts", tasks_json=root / "tasks.json")
     print(f"wrote {OUT}")
 

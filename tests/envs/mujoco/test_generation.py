@@ -30,7 +30,7 @@ def tiny(tmp_path_factory):
     _save_untrained(root / "experts")
     tj = root / "tasks.json"
     tj.write_text(json.dumps({"hopper": {"random_return": 5.0, "expert_return": 25.0}}))
-    cfg = settings.make_config("hopper", "clean", **TINY)
+    cfg = settings.make_config("hopper", "h48-clean", **TINY)  # the segment-label generator (v1 recipe)
     ds = build.build_dataset(cfg, root / "clean", experts_dir=root / "experts", tasks_json=tj)
     return root, cfg, ds
 
