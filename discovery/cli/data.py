@@ -246,18 +246,23 @@ def _cmd_suite(args: argparse.Namespace) -> int:
               **{k: getattr(args, k) for k in ("validation_seeds", "test_seeds", "episodes", "steps", "batch_size",
                                                "chunk", "seed")}}
     plan = suite_plan(**{k: v for k, v in fields.items() if v is not None})
+    from envs.mujoco import tasks
+
+    from envs.mujoco.settings import setting_names
+
+    for t in args.task or ["hopper"]:
+        tasks.get_task(t)  # unknown tasks: one error naming the known ones
+    bad = [s for s in args.settings.split(",") if s not in setting_names()]
+    if bad:
+        raise ValueError(f"--settings: unknown setting(s) {', '.join(bad)}; allowed: {', '.join(setting_names())}")
     out: Path = args.out
     if out.exists() and not args.force:
         raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it (cached settings are reused)")
-    from envs.mujoco import tasks
-
     root = args.data_root or tasks.DATA_DIR
     specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
     missing = [(t, s, d) for t, s, d in specs if not (d / "manifest.json").exists()]
     if missing and args.skip_missing:
         specs = [spec for spec in specs if spec not in missing]
-    for t, _, _ in specs:
-        tasks.get_task(t)  # unknown tasks: one error naming the known ones
     _setup_jax()
     from discovery.suite.run import run_suite, write_report
 
