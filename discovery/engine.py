@@ -22,6 +22,10 @@ class Engine:
     datasets: list[PreferenceDataset]
     init_point: MPOParams
     space: SearchSpace
+    # episodes -> domains: a domain is pure (arrays and closures), so every run, report entry, tuning grid
+    # and reference evaluation of this engine shares one instead of rebuilding it (arrays to device,
+    # reference logits) per call
+    _domains: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def runs(self, loss_fn: Callable = mpo_loss, episodes: int | None = None) -> list[Callable]:
         """One pure `run(loss_params, key[, lr_scale])` per dataset (`episodes` overrides the evaluation
@@ -37,10 +41,12 @@ class Engine:
     def domains(self, episodes: int | None = None) -> list[Domain]:
         """One domain per dataset, of the dataset's own world (`episodes` overrides the evaluation count:
         MuJoCo episodes, or sampled responses per held-out prompt for text)."""
-        eval_cfg = dict(self.cfg["eval"])
-        if episodes is not None:
-            eval_cfg["episodes"] = episodes
-        return [make_domain(ds, eval_cfg) for ds in self.datasets]
+        if episodes not in self._domains:
+            eval_cfg = dict(self.cfg["eval"])
+            if episodes is not None:
+                eval_cfg["episodes"] = episodes
+            self._domains[episodes] = [make_domain(ds, eval_cfg) for ds in self.datasets]
+        return self._domains[episodes]
 
     def with_inner(self, **changes: Any) -> "Engine":
         """The same datasets and search space with `inner` fields changed (e.g. steps=1), validated."""

@@ -247,7 +247,6 @@ def _cmd_suite(args: argparse.Namespace) -> int:
                                                "chunk", "seed")}}
     plan = suite_plan(**{k: v for k, v in fields.items() if v is not None})
     from envs.mujoco import tasks
-
     from envs.mujoco.settings import setting_names
 
     for t in args.task or ["hopper"]:
