@@ -20,7 +20,10 @@ DEFAULTS: dict[str, Any] = {
     "seeds": 2,  # inner seeds per candidate (fitness = mean over seeds and datasets)
     "chunk": 0,  # candidates per device trained at a time (lax.map batch size); 0 = all at once
     "eval_chunk": 0,  # candidates per device evaluated at a time; 0 = all at once (widest physics batch)
-    "strategy": {"name": "cma_es", "population": 8, "sigma": 0.1},  # sigma in units of each coordinate's box
+    # sigma in units of each coordinate's box; control: the start evaluated on every generation's keys;
+    # trust_region: null = one sigma for every coordinate, r = per-coordinate steps scaled so that a one-sigma
+    # move changes the loss's gradient direction by about r (discovery/trust_region.py)
+    "strategy": {"name": "cma_es", "population": 8, "sigma": 0.1, "control": True, "trust_region": None},
     "loss": {"init": "sigmoid", "init_hparams": {}, "fields": None, "temporal": None},
     "inner": {"steps": 100, "batch_size": 32, "learning_rate": 1e-3, "max_grad_norm": 1.0},
     # MuJoCo: episodes per evaluation; text: sampled responses per held-out prompt, `prompts` of them

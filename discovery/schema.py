@@ -19,6 +19,8 @@ class Strategy(_Block):
     name: Literal[STRATEGIES]  # type: ignore[valid-type]
     population: int = Field(ge=2)
     sigma: float = Field(gt=0)  # in units of each coordinate's box
+    control: bool  # evaluate the start on every generation's keys (a paired control, logged)
+    trust_region: float | None = Field(gt=0)  # null: isotropic sigma; else see discovery/trust_region.py
 
 
 class Loss(_Block):

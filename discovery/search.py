@@ -36,6 +36,7 @@ from discovery.select import START, select_final, update_top
 from discovery.strategies import es_fitness, make_strategy
 from discovery.streams import INIT_STREAM, stream_key
 from discovery.tracking import make_trackers
+from discovery.trust_region import trust_scale
 from search_spaces.mpo import describe, mpo_loss
 from search_spaces.search_space import params_to_unit, unit_to_params
 
@@ -46,13 +47,19 @@ def generation_key(seed: int, generation: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), generation)
 
 
-def make_generation(engine: Engine, loss_fn: Callable = mpo_loss, mesh: Mesh | None = None):
-    """(es, es_params, generation(state, key) -> (state, xs, fitness [P], summary [P] dict, nan [P])).
+def make_generation(engine: Engine, loss_fn: Callable = mpo_loss, mesh: Mesh | None = None,
+                    x0: jax.Array | None = None, scale: np.ndarray | None = None):
+    """(es, es_params, generation(state, key) -> (state, xs, fitness [P], summary [P] dict, nan [P], control)).
 
     The whole generation is one `shard_map` over `mesh` (default: every device of every process): each
     device runs the ES step on the replicated state (the same local program whatever the device count, so
     the ES numbers do not depend on it), trains and evaluates its own slice of the population, and the
     metrics are all-gathered before the ES is told.
+
+    `scale` (a trust region, discovery/trust_region.py): the ES moves y, the candidate is
+    x = clip(x0 + scale * (y - x0)); None: x = clip(y). With `strategy.control` the start x0 is evaluated
+    on the generation's own keys (every device computes it): `control` is its fitness (NaN when off), so
+    the population's fitness minus `control` is a paired difference.
     """
     cfg = engine.cfg
     strat = cfg["strategy"]
@@ -61,22 +68,44 @@ def make_generation(engine: Engine, loss_fn: Callable = mpo_loss, mesh: Mesh | N
     check_divisible(strat["population"], mesh)
     local_size = strat["population"] // mesh.size
     local_eval = make_local_eval(engine.stages(loss_fn), engine.space, cfg["chunk"], cfg["eval_chunk"])
+    to_box, from_box = box_map(x0, scale), box_inverse(x0, scale)
+    control = strat["control"] and x0 is not None
 
     def generation(state, key):
         k_ask, k_eval, k_tell = jax.random.split(key, 3)
-        xs, state = es.ask(k_ask, state, es_params)
-        xs = jnp.clip(xs, 0.0, 1.0)  # evaluated where the loss is defined: the box
-        mine = local_eval(local_slice(xs, local_size), jax.random.split(k_eval, cfg["seeds"]))
+        ys, state = es.ask(k_ask, state, es_params)
+        xs = to_box(ys)  # evaluated where the loss is defined: the box
+        seed_keys = jax.random.split(k_eval, cfg["seeds"])
+        mine = local_eval(local_slice(xs, local_size), seed_keys)
         metrics = gather_population(mine)
         fitness = metrics["fitness"].mean(axis=(1, 2))  # NaN if any seed or dataset failed
-        state, _ = es.tell(k_tell, xs, es_fitness(fitness), state, es_params)
+        # the ES is told the point it evaluated (clipping into the box is a repair), in its own coordinates
+        state, _ = es.tell(k_tell, from_box(xs), es_fitness(fitness), state, es_params)
         summary = {k: jnp.nanmean(metrics[k], axis=(1, 2)) for k in SUMMARY_METRICS}
-        return state, xs, fitness, summary, ~jnp.isfinite(fitness)
+        ctrl = local_eval(x0[None], seed_keys)["fitness"].mean() if control else jnp.float32(jnp.nan)
+        return state, xs, fitness, summary, ~jnp.isfinite(fitness), ctrl
 
     # Inputs and results are replicated on every device of every process: each process reads them.
     replicated = NamedSharding(mesh, PartitionSpec())
     sharded = shard_population(generation, mesh, PartitionSpec(), PartitionSpec())
     return es, es_params, jax.jit(sharded, in_shardings=replicated, out_shardings=replicated)
+
+
+def box_map(x0: jax.Array | None, scale: np.ndarray | None) -> Callable[[jax.Array], jax.Array]:
+    """The ES's coordinates -> a point of the unit cube (see make_generation)."""
+    if scale is None:
+        return lambda y: jnp.clip(y, 0.0, 1.0)
+    x0, scale = jnp.asarray(x0, jnp.float32), jnp.asarray(scale, jnp.float32)
+    return lambda y: jnp.clip(x0 + scale * (y - x0), 0.0, 1.0)
+
+
+def box_inverse(x0: jax.Array | None, scale: np.ndarray | None) -> Callable[[jax.Array], jax.Array]:
+    """A point of the unit cube -> the ES's coordinates (the inverse of box_map inside the box)."""
+    if scale is None:
+        return lambda x: x
+    x0, scale = jnp.asarray(x0, jnp.float32), jnp.asarray(scale, jnp.float32)
+    # a frozen coordinate (scale 0) is the start whatever the ES proposes: tell it the start there
+    return lambda x: jnp.where(scale > 0, x0 + (x - x0) / jnp.where(scale > 0, scale, 1.0), x0)
 
 
 class CompileCounter:
@@ -153,8 +182,11 @@ def run_search(
 
         multihost_utils.sync_global_devices("mpo: run directory created")
     space, dim = engine.space, engine.space.size
-    es, es_params, generation = make_generation(engine, loss_fn)
     x0 = params_to_unit(space, engine.init_point)
+    radius = cfg["strategy"]["trust_region"]
+    scale = None if radius is None else trust_scale(space, x0, engine.domains(), cfg["strategy"]["sigma"], radius,
+                                                    cfg["seed"])
+    es, es_params, generation = make_generation(engine, loss_fn, x0=x0, scale=scale)
     mngr = checkpoint.manager(out)
     state = _initial_state(es, es_params, x0, dim, cfg["seed"], cfg["select"]["top_k"])
     start, log = 0, []
@@ -180,12 +212,12 @@ def run_search(
                 compiled = generation.lower(state["es_state"], key).compile()
                 compile_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            es_state, xs, fitness, summary, nan = jax.block_until_ready(compiled(state["es_state"], key))
+            es_state, xs, fitness, summary, nan, control = jax.block_until_ready(compiled(state["es_state"], key))
             wall = time.perf_counter() - t0
             state = _bookkeep(state, g, es_state, np.asarray(xs), np.asarray(fitness))
             state["rng"] = np.asarray(jax.random.key_data(generation_key(cfg["seed"], g + 1)))
-        line = _log_line(g, state, np.asarray(fitness), summary, nan, wall, compile_s if g == start else 0.0,
-                         compiles.count)
+        line = _log_line(g, state, np.asarray(fitness), summary, nan, float(control), wall,
+                         compile_s if g == start else 0.0, compiles.count)
         checkpoint.save(mngr, g + 1, state)
         log.append(line)
         if primary:
@@ -194,7 +226,10 @@ def run_search(
             t.log(line, g)
         bar.update(1)
         mean = line["mean"] if line["mean"] is not None else float("nan")
-        bar.set_postfix(best=f"{line['best_so_far']:.2f}", mean=f"{mean:.2f}", nan=line["nan_count"])
+        post = {"best": f"{line['best_so_far']:.2f}", "mean": f"{mean:.2f}", "nan": line["nan_count"]}
+        if line["control"] is not None:
+            post["start"] = f"{line['control']:.2f}"
+        bar.set_postfix(post)
     bar.close()
     for t in tracking:
         t.close()
@@ -207,12 +242,13 @@ def run_search(
         "best_fitness": float(state["best_fitness"]),
         "best_generation": int(state["best_generation"]),
         "best_params": best_params,
-        "mean_params": to_params(jnp.clip(es.get_mean(state["es_state"]), 0.0, 1.0)),
+        "mean_params": to_params(box_map(x0, scale)(es.get_mean(state["es_state"]))),
+        "trust_scale": None if scale is None else scale.tolist(),
         "log": log,
     }
     if int(state["generation"]) >= total and cfg["select"]["top_k"] > 0:
         # every process computes the selection (the same numbers); process 0 writes it
-        mean_x = np.clip(np.asarray(es.get_mean(state["es_state"])), 0.0, 1.0)
+        mean_x = np.asarray(box_map(x0, scale)(es.get_mean(state["es_state"])))
         result["selection"] = select_final(engine, state, np.asarray(x0), mean_x)
         chosen = result["selection"]["candidates"][result["selection"]["chosen"]]
         result["selected_params"] = to_params(jnp.asarray(chosen["x"]))
@@ -242,11 +278,13 @@ def _bookkeep(state: dict, g: int, es_state, xs: np.ndarray, fitness: np.ndarray
     return state
 
 
-def _log_line(g: int, state: dict, fitness: np.ndarray, summary: dict, nan, wall: float, compile_s: float,
-              compiles: int) -> dict[str, Any]:
+def _log_line(g: int, state: dict, fitness: np.ndarray, summary: dict, nan, control: float, wall: float,
+              compile_s: float, compiles: int) -> dict[str, Any]:
     finite = np.isfinite(fitness)
     return {
         "generation": g,
+        # the start point on this generation's keys (strategy.control; null when off or failed)
+        "control": control if np.isfinite(control) else None,
         "best": float(np.max(fitness[finite])) if finite.any() else None,
         "mean": float(np.mean(fitness[finite])) if finite.any() else None,
         "std": float(np.std(fitness[finite])) if finite.any() else None,

@@ -7,6 +7,8 @@
 # P = 1, 64, 512, 4096 (the Python loop is run up to P = 64 and extrapolated beyond, marked "est."), then
 # a 3-generation search with a population of 4096 sharded over every visible device.
 # A CPU smoke run of the same script: SIZES=1,2 POP=4 CHUNK=2 bash experiments/gpu_bench.sh /tmp/gb
+# STUDY=1 also launches the discovery study at accelerator scale (experiments/configs/study_paper.json:
+# population 256, 30 generations, 64 test seeds; resumable, so a later call continues it), after the bench.
 set -euo pipefail
 OUT="${1:-runs/gpu-bench}"
 SIZES="${SIZES:-1,64,512,4096}"
@@ -29,3 +31,7 @@ for line in (out / "search-p4096" / "log.jsonl").read_text().splitlines():
     print(f"generation {d['generation']}: {pop * 2 / d['wall_s']:.0f} inner runs/s "
           f"(wall {d['wall_s']:.1f} s, compile {d['compile_s']:.1f} s), best {d['best']:.1f}")
 PY
+if [ "${STUDY:-0}" = 1 ]; then
+  timeout "${STUDY_TIMEOUT:-3000}" "${MPO[@]}" study --plan experiments/configs/study_paper.json \
+    --report "$OUT/discovery.md" 2>&1 | tee "$OUT/study.log"
+fi

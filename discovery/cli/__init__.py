@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli.data",
     "discovery.cli.games",
     "discovery.cli.robustness",
+    "discovery.cli.study",
     "discovery.cli.bench",
 )
 
