@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 from discovery.figures import plot_loss_shape  # noqa: E402
 from discovery.report import interval  # noqa: E402
 from discovery.select import MEAN, START  # noqa: E402
-from discovery.study.plan import DPO, VARIANTS, StudyPlan  # noqa: E402
-from discovery.study.run import found_params, transfer_specs  # noqa: E402
+from discovery.study.plan import BEST, DPO, VARIANTS, StudyPlan  # noqa: E402
+from discovery.study.run import found_params, piece_name, transfer_specs  # noqa: E402
 from discovery.suite.plan import SuitePlan  # noqa: E402
 from discovery.suite.table import paired  # noqa: E402
 from envs.runtime import versions  # noqa: E402
@@ -64,7 +64,10 @@ def closed_form(params, tau: float) -> str:
     """The loss at training progress tau in words of its active terms (zero terms left out)."""
     d = describe(params, tau, compact=True)
     def terms(weights: dict[str, float], arg: str) -> str:
-        return " + ".join(f"{w:.3g}·{name}({arg})" for name, w in weights.items()) or "0"
+        # the "log" mirror basis is the identity on log-probs (phi^-1 = log of e^u): written as u
+        parts = [(w, arg if (name, arg) == ("log", "u") else f"{name}({arg})") for name, w in weights.items()]
+        text = " ".join(f"{'−' if w < 0 else '+'} {abs(w):.3g}·{t}" for w, t in parts).removeprefix("+ ")
+        return text or "0"
     score_s = "Σ_t log p" if d["lam"] == 0 else f"n^(-{d['lam']:.3g}) Σ_t log p"
     mirror = terms(d.get("mirror_w", {}), "u") + (" + PL(u)" if any(d.get("mirror_pl", []) or []) else "")
     margin = "r_w − r_l"
@@ -86,7 +89,8 @@ def closed_form(params, tau: float) -> str:
 
 def moved(start, found, tol: float = 1e-3) -> list[str]:
     """The coefficients (natural units, tau = 0 and tau = 1) that differ between the start and the found loss."""
-    out = []
+    out: list[str] = []
+    seen: set[str] = set()  # at tau = 1, only what differs from its tau = 0 entry (a temporal slope)
     for tau in (0.0, 1.0):
         a, b = describe(start, tau), describe(found, tau)
         for k in b:
@@ -96,14 +100,22 @@ def moved(start, found, tol: float = 1e-3) -> list[str]:
             if isinstance(vb, dict):
                 for lab in vb:
                     if abs(vb[lab] - va.get(lab, 0.0)) > tol:
-                        out.append(f"{k}[{lab}] {va.get(lab, 0.0):.3g} → {vb[lab]:.3g} (tau={tau:g})")
+                        _add(out, seen, f"{k}[{lab}] {va.get(lab, 0.0):.3g} → {vb[lab]:.3g}", tau)
             elif isinstance(vb, list):
                 for i, (x, y) in enumerate(zip(va, vb)):
                     if abs(y - x) > tol:
-                        out.append(f"{k}[{i}] {x:.3g} → {y:.3g} (tau={tau:g})")
+                        _add(out, seen, f"{k}[{i}] {x:.3g} → {y:.3g}", tau)
             elif abs(vb - va) > tol * max(1.0, abs(va)):
-                out.append(f"{k} {va:.3g} → {vb:.3g} (tau={tau:g})")
+                _add(out, seen, f"{k} {va:.3g} → {vb:.3g}", tau)
     return out
+
+
+def _add(out: list[str], seen: set[str], entry: str, tau: float) -> None:
+    if tau == 0.0:
+        seen.add(entry)
+        out.append(f"{entry} (tau=0)")
+    elif entry not in seen:
+        out.append(f"{entry} (tau=1)")
 
 
 def plot_curves(results: dict[str, dict[str, Any]], out: Path) -> Path:
@@ -183,8 +195,18 @@ def load_pieces(plan: StudyPlan, out: Path) -> tuple[dict[str, Any], dict[str, A
     def read(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text()) if path.exists() else None
 
-    variants = {v: read(out / "results" / f"{plan.task}__{plan.variant_setting}__{v}.json") for v in plan.variants}
-    targets = {s: read(out / "results" / f"{plan.task}__{s}__{plan.variant}.json") for s in plan.targets}
+    def find(setting: str, variant: str, start: str) -> dict[str, Any] | None:
+        if start != BEST:
+            return read(out / "results" / f"{piece_name(plan.task, setting, variant, start)}.json")
+        # the best panel loss of the setting: the one result of this setting and protocol started at it
+        for path in sorted((out / "results").glob(f"{plan.task}__{setting}__{variant}__from-*.json")):
+            r = read(path)
+            if r and r["start"]["loss"] == r["best_zoo"]:
+                return r
+        return None
+
+    variants = {v: find(plan.variant_setting, v, plan.variant_start) for v in plan.variants}
+    targets = {s: find(s, plan.variant, plan.start) for s in plan.targets}
     transfer = {f"{t}/{s}": read(out / "transfer" / f"{t}__{s}.json") for t, s in transfer_specs(plan)}
     return ({k: v for k, v in variants.items() if v}, {k: v for k, v in targets.items() if v},
             {k: v for k, v in transfer.items() if v})

@@ -52,6 +52,11 @@ def suite_result(task: str, setting: str, suite: SuitePlan, cache: Path, log: Lo
     return run_suite([(task, setting, dataset_dir(task, setting))], suite, cache, log)[task][setting]
 
 
+def piece_name(task: str, setting: str, variant: str, start: str) -> str:
+    """A result's and its run directory's name: one per (setting, protocol, start loss)."""
+    return f"{task}__{setting}__{variant}__from-{start}"
+
+
 def start_loss(start: str, panel: dict[str, Any]) -> str:
     return best_by_validation(panel) if start == BEST else start
 
@@ -127,11 +132,12 @@ def run_target(plan: StudyPlan, suite: SuitePlan, setting: str, variant: str, ou
                log: Log = print, trackers: Sequence[str] = (), start: str | None = None) -> dict[str, Any]:
     """One target setting: tuned panel, search (from `start`, default the plan's), selection, test. Cached as
     results/TASK__SETTING__VARIANT.json."""
-    path = out / "results" / f"{plan.task}__{setting}__{variant}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     panel = suite_result(plan.task, setting, suite, suite_cache, log)
     start_name = start_loss(plan.start if start is None else start, panel)
     cfg = search_config(plan, suite, setting, panel["tuned"], variant, start_name)
+    name = piece_name(plan.task, setting, variant, start_name)
+    path = out / "results" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         old = json.loads(path.read_text())
         if old["config"] == cfg and old["suite_plan"] == suite.to_json() and old["checksum"] == panel["checksum"]:
@@ -139,7 +145,7 @@ def run_target(plan: StudyPlan, suite: SuitePlan, setting: str, variant: str, ou
             return old
         log(f"{plan.task}/{setting} [{variant}]: {path} was made with another search config; recomputing")
     log(f"{plan.task}/{setting} [{variant}]")
-    run = out / "runs" / f"{plan.task}__{setting}__{variant}"
+    run = out / "runs" / name
     s = searched(run, cfg, log, trackers)
     found = found_params(cfg, s["best"])
     best_zoo = best_by_validation(panel)

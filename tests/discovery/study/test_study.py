@@ -75,8 +75,9 @@ def test_a_killed_study_resumes_to_the_same_numbers(tiny, tmp_path, monkeypatch)
     json.loads((tmp_path / "discovery.json").read_text())
 
     # a run directory whose config is not the plan's is refused, not silently reused
-    (tmp_path / "full" / "results" / "hopper__clean__subspace.json").unlink()
-    cfg_file = tmp_path / "full" / "runs" / "hopper__clean__subspace" / "config.json"
+    name = study_run.piece_name("hopper", "clean", "subspace", full["start"]["loss"])
+    (tmp_path / "full" / "results" / f"{name}.json").unlink()
+    cfg_file = tmp_path / "full" / "runs" / name / "config.json"
     cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "generations": 9}))
     with pytest.raises(ValueError, match="another config"):
         study_run.run_target(plan, suite, "clean", "subspace", tmp_path / "full", cache, lambda s: None)
@@ -84,10 +85,12 @@ def test_a_killed_study_resumes_to_the_same_numbers(tiny, tmp_path, monkeypatch)
 
 def test_closed_form_and_moved_coefficients() -> None:
     dpo = mpo_point("sigmoid", beta=0.1)
-    assert closed_form(dpo, 0.0) == ("s(y) = Σ_t log p; m(u) = 1·log(u); r(y) = 0.1·(m(s_π) − 1·m(s_ref)); "
+    assert closed_form(dpo, 0.0) == ("s(y) = Σ_t log p; m(u) = 1·u; r(y) = 0.1·(m(s_π) − 1·m(s_ref)); "
                                      "z = r_w − r_l; L = 1·[1·logistic(z)]")
+    slic = closed_form(mpo_point("hinge", beta=0.1), 0.0)
+    assert "hinge(z)" in slic and "logistic" not in slic
     assert moved(dpo, dpo) == []
-    assert moved(dpo, mpo_point("sigmoid", beta=0.3)) == ["beta 0.1 → 0.3 (tau=0)", "beta 0.1 → 0.3 (tau=1)"]
+    assert moved(dpo, mpo_point("sigmoid", beta=0.3)) == ["beta 0.1 → 0.3 (tau=0)"]  # no slope: tau = 1 is the same
 
 
 def test_the_plan_refuses_unknown_variants() -> None:
