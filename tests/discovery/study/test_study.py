@@ -96,3 +96,36 @@ def test_closed_form_and_moved_coefficients() -> None:
 def test_the_plan_refuses_unknown_variants() -> None:
     with pytest.raises(ValueError, match="study: variant: got 'fancy'"):
         study_plan(variant="fancy")
+
+
+def test_a_killed_search_is_resumed_a_finished_one_reused_an_empty_one_restarted(tmp_path, monkeypatch) -> None:
+    """The study's resume decisions (the slow test above runs them on real searches)."""
+    from discovery import checkpoint
+
+    calls = []
+
+    def fake_search(cfg, out, resume=False, **kw):
+        calls.append((cfg is None, resume))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(CFG))
+        (out / "best.json").write_text(json.dumps({"vector": [0.5]}))
+        (out / "log.jsonl").write_text(json.dumps({"generation": 0}) + "\n")
+
+    CFG = {"name": "x", "generations": 2}
+    monkeypatch.setattr(study_run, "run_search", fake_search)
+    run = tmp_path / "run"
+    # stopped before its first checkpoint: only config.json was written -> started again from scratch
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(CFG))
+    (run / "stale").write_text("")
+    out = study_run.searched(run, CFG, lambda s: None)
+    assert calls == [(False, False)] and not (run / "stale").exists() and out["best"] == {"vector": [0.5]}
+    # finished: reused, nothing runs
+    study_run.searched(run, CFG, lambda s: None)
+    assert len(calls) == 1
+    # killed after a checkpoint: resumed from it (config None: the run directory's own config)
+    (run / "best.json").unlink()
+    mngr = checkpoint.manager(run)
+    checkpoint.save(mngr, 1, {"generation": np.asarray(1, np.int32)})
+    study_run.searched(run, CFG, lambda s: None)
+    assert calls[-1] == (True, True)
