@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from discovery.config import REPO  # noqa: E402
 from discovery.figures import plot_loss_shape  # noqa: E402
 from discovery.report import interval  # noqa: E402
 from discovery.select import MEAN, START  # noqa: E402
@@ -72,9 +73,9 @@ def closed_form(params, tau: float) -> str:
     mirror = terms(d.get("mirror_w", {}), "u") + (" + PL(u)" if any(d.get("mirror_pl", []) or []) else "")
     margin = "r_w − r_l"
     if d.get("gamma"):
-        margin += f" − {d['gamma']:.3g}"
+        margin += f" {'−' if d['gamma'] > 0 else '+'} {abs(d['gamma']):.3g}"
     if d.get("alpha"):
-        margin += f" + {d['alpha']:.3g}·(n_w − n_l)"
+        margin += f" {'+' if d['alpha'] > 0 else '−'} {abs(d['alpha']):.3g}·(n_w − n_l)"
     pref = terms(d.get("link_w", {}), "z")
     if d.get("link_corr"):
         pref += " + correction(z)"
@@ -217,7 +218,8 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
     variants, targets, transfer = load_pieces(plan, out)
     fig_dir = report.parent / "discovery"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    L = ["# Discovery study", "", f"Produced by `{command}` (resumable; pieces under `{out.name}/`).", ""]
+    where = out.relative_to(REPO) if out.is_relative_to(REPO) else out
+    L = ["# Discovery study", "", f"Produced by `{command}` (resumable; pieces under `{where}/`).", ""]
     if intro:
         L += [intro.strip(), ""]
     first = "the best tuned panel loss of its setting (by validation)" if plan.start == "best" else f"tuned {plan.start}"
@@ -312,7 +314,7 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
         png = plot_loss_shape(found, fig_dir / f"shape_{s}.png", label=f"found on {s}")
         L += [f"## The loss found on {plan.task}/{s}", "",
               f"Chosen: {r['best']['chosen']} (validation {r['best']['validation_fitness']:.1f}; search-time "
-              f"{r['best']['fitness_during_search'] if r['best']['fitness_during_search'] is not None else '—'}). "
+              f"{'—' if r['best']['fitness_during_search'] is None else format(r['best']['fitness_during_search'], '.1f')}). "
               f"Start: tuned {r['start']['loss']} (beta {r['start']['beta']:.3g}, lr {r['start']['lr']:g}).", "",
               "- closed form, tau = 0: " + closed_form(found, 0.0),
               "- closed form, tau = 1: " + closed_form(found, 1.0),
