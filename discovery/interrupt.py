@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 POLL_S = 0.05
+_depth = 0  # deferrals open in the main thread (a checkpoint write inside the log-and-checkpoint block)
 
 
 def call(fn: Callable[[], T]) -> T:
@@ -44,8 +45,9 @@ def call(fn: Callable[[], T]) -> T:
 @contextlib.contextmanager
 def deferred(note: str = "mpo: finishing the checkpoint write, then stopping") -> Iterator[None]:
     """Hold SIGINT while the block runs (a checkpoint write and its log line); act on it after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    global _depth
+    if threading.current_thread() is not threading.main_thread() or _depth:
+        yield  # signals reach the main thread only; an enclosing deferral already holds them
         return
     pending: list[int] = []
 
@@ -55,9 +57,11 @@ def deferred(note: str = "mpo: finishing the checkpoint write, then stopping") -
         pending.append(signum)
 
     previous = signal.signal(signal.SIGINT, hold)
+    _depth += 1
     try:
         yield
     finally:
+        _depth -= 1
         signal.signal(signal.SIGINT, previous)
     if pending:
         if callable(previous) and previous is not signal.default_int_handler:
