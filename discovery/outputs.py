@@ -83,6 +83,19 @@ def check_dir(path: Path | str, force: bool, flag: str = "--out", contents: Iter
     return path
 
 
+def write_text(path: Path | str, text: str) -> Path:
+    """path.write_text(text), with the path in the error: a full disk fails at the final flush with an OSError
+    that names no file."""
+    path = Path(path)
+    try:
+        path.write_text(text)
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
+    return path
+
+
 def describe_os_error(err: OSError) -> str:
     """One line for a file-system error: the path and the system's reason (read-only, no space, ...)."""
     if err.filename is not None and err.strerror:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from discovery import strict_json
-from discovery.outputs import add_force_flag, check_files
+from discovery.outputs import add_force_flag, check_files, write_text
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
@@ -49,7 +49,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "--repeats", str(plan.repeats), "--loop-max", str(plan.loop_max), "--cpu-devices", str(plan.cpu_devices),
         "--out", str(out))) + (" --force" if args.force else "")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, command, wall))
+    write_text(out, render(results, command, wall))
     strict_json.write(out.with_suffix(".json"), results)
     print(f"wrote {out} and {out.with_suffix('.json')} ({wall / 60:.1f} min)")
     return 0

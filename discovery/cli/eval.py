@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from discovery import strict_json
-from discovery.outputs import add_force_flag, check_files
+from discovery.outputs import add_force_flag, check_files, write_text
 
 
 def _entry(text: str):
@@ -56,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         header = f"# mpo eval\n\ndatasets: {', '.join(args.dataset)}; seeds {args.seeds}; episodes {args.episodes}\n\n"
-        out.write_text(header + md + "\n")
+        write_text(out, header + md + "\n")
         strict_json.write(out.with_suffix(".json"), {"config": cfg, "rows": rows})
         print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from discovery.outputs import add_force_flag, check_files
+from discovery.outputs import add_force_flag, check_files, write_text
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     source = resolve_source(args.loss)
     text = render(source, command=f"mpo export {shlex.quote(args.loss)} --out {shlex.quote(out.name)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text(out, text)
     print(f"wrote {out}: the Mirror Preference Optimization loss from {source.label} "
           f"(loss() needs only torch; {out.stem}.MirrorPreferenceOptimizationTrainer needs TRL 1.x)")
     return 0

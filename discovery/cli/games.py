@@ -19,7 +19,7 @@ from discovery.magnetic.exact import (
 from discovery.magnetic.report import checkpoints_for, dg_table, plot_dg_curves
 from discovery.magnetic.sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
 from envs.games import GAME_FAMILIES, make_games, nash_lp
-from discovery.outputs import add_force_flag, check_dir
+from discovery.outputs import add_force_flag, check_dir, write_text
 from envs.runtime import versions
 
 
@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        x_label="labelled pairs per context", x_scale=x_scale)
         text += (f"\n## Sampled learners ({x_scale} labelled pairs per context per iteration)\n\n"
                  + dg_table(sampled, smarks) + "\n")
-    (args.out / "dg_table.md").write_text(text)
+    write_text(args.out / "dg_table.md", text)
     ne = np.stack([nash_lp(P) for P in games])
     np.savez_compressed(args.out / "dg_curves.npz", games=games, nash=ne, seeds=np.asarray(seeds),
                         **{f"exact/{k}": v for k, v in curves.items()}, **{k: v for k, v in sampled.items()})
