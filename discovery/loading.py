@@ -34,7 +34,7 @@ class BestFile(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     format_version: Literal[1] = 1  # rd.BEST_VERSION; files written before the field existed are version 1
-    generation: int
+    generation: int | None  # null: the final selection chose the start or the ES mean (no generation's)
     fitness_during_search: float | None
     vector: list[float] = Field(min_length=1)
     vector_names: list[str]
@@ -72,6 +72,13 @@ def load(path: str | Path) -> LoadedLoss:
         raise ValueError(f"{best_file}: 'vector' has {vec.size} entries; the run's search space has {space.size}")
     if best["vector_names"] != space.names():
         raise ValueError(f"{best_file}: 'vector_names' do not match the run's search space (config changed?)")
+    lo, hi = space.bounds()
+    tol = 1e-6 * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))  # a float32 vector may round past the box
+    out = np.flatnonzero((vec < lo - tol) | (vec > hi + tol))
+    if out.size:
+        i = int(out[0])
+        raise ValueError(f"{best_file}: 'vector' entry {best['vector_names'][i]} = {vec[i]:g} outside its box "
+                         f"[{lo[i]:g}, {hi[i]:g}]")
     params = space.from_vector(jnp.asarray(vec))
     versions_file = run / "versions.json"
     provenance = {
