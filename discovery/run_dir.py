@@ -93,10 +93,16 @@ def write_log(run_dir: Path, lines: Iterable[dict[str, Any]]) -> None:
 
 def append_log(run_dir: Path, line: dict[str, Any]) -> None:
     """Append one line in one write, flushed to disk: it exists before its generation's checkpoint does."""
-    with open(Path(run_dir) / LOG, "a") as f:
-        f.write(strict_json.dumps(line, None) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    path = Path(run_dir) / LOG
+    try:
+        with open(path, "a") as f:
+            f.write(strict_json.dumps(line, None) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        if err.filename is None:  # a full disk fails at the flush, with no file named
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
 
 
 def without_timing(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -61,6 +61,10 @@ def write_text_atomic(path: Path | str, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # a full disk fails at the flush, with no file named
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

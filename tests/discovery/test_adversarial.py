@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from discovery import checkpoint, fingerprint

@@ -8,7 +8,9 @@ The in-process versions of these checks run in the default suite (test_run_relia
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -101,20 +103,24 @@ HINTS = {
 }
 
 
-@pytest.mark.parametrize("point", list(HINTS))
-def test_sigint_in_a_real_process_exits_130_promptly_with_a_true_hint(point, reference, tmp_path):
+def test_sigint_at_five_moments_in_real_processes_exits_130_promptly_with_a_true_hint(reference, tmp_path):
+    """One run interrupted five times, each time at a later moment; each time the command its hint names
+    continues it (a new search while nothing was made, else --resume), to the uninterrupted result."""
     run = tmp_path / "run"
-    proc = start_or_resume(run, fault=(point, "INT"))
-    ended = time.monotonic()
-    assert proc.returncode == 130, proc.stderr[-2000:]
-    fired = [line for line in proc.stderr.splitlines() if line.startswith(f"mpo-fault: {point} at ")]
-    assert fired, proc.stderr[-2000:]
-    # from the signal to the end of the process (interpreter exit included; a compile is left behind)
-    assert ended - float(fired[0].rsplit(" ", 1)[1]) < 10.0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert HINTS[point] in last, last
-    assert "Traceback" not in proc.stderr
-    proc = start_or_resume(run)  # what the hint says to do
+    for point, hint in HINTS.items():
+        proc = start_or_resume(run, fault=(point, "INT"))
+        ended = time.monotonic()
+        assert proc.returncode == 130, (point, proc.stderr[-2000:])
+        fired = [line for line in proc.stderr.splitlines() if line.startswith(f"mpo-fault: {point} at ")]
+        assert fired, (point, proc.stderr[-2000:])
+        # from the signal to the end of the process (interpreter exit included; a compile is left behind)
+        assert ended - float(fired[0].rsplit(" ", 1)[1]) < 10.0, point
+        last = proc.stderr.strip().splitlines()[-1]
+        assert hint in last, (point, last)
+        assert "Traceback" not in proc.stderr, (point, proc.stderr[-2000:])
+        if point == "engine":
+            assert not (run / rd.CONFIG).exists()
+    proc = start_or_resume(run)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_same(outcome(run), reference)
 
@@ -139,3 +145,31 @@ def test_two_concurrent_resumes_one_runs_and_the_other_is_refused(reference, tmp
             first.kill()
     assert [line["generation"] for line in rd.read_log(run)] == [0, 1, 2, 3]  # no duplicated lines
     assert_same(outcome(run), reference)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 KiB file system (tmpfs; needs root and mount): room for a run directory, not for its checkpoints."""
+    d = tmp_path / "disk"
+    d.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(d)],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root and mount for a small file system")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
+
+
+def test_a_full_disk_during_a_search_is_one_line_and_the_run_resumes(small_disk, reference, tmp_path):
+    run = small_disk / "run"
+    proc = start_or_resume(run)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("mpo: error: ") and "No space left on device" in last, last
+    assert "Traceback" not in proc.stderr and "absl" not in proc.stderr, proc.stderr[-3000:]
+    moved = tmp_path / "run"  # the user frees space (here: moves the run to a disk with room) and resumes
+    shutil.copytree(run, moved, symlinks=True)
+    proc = start_or_resume(moved)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_same(outcome(moved), reference)
