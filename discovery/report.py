@@ -5,7 +5,6 @@ evaluated as one vmapped program; the others compile their own. Every entry gets
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from discovery import strict_json
 from discovery.engine import Engine
 from discovery.figures import plot_fitness, plot_loss_shape
 from discovery.streams import TEST_STREAM, stream_key
@@ -140,6 +140,11 @@ def selection_lines(sel: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+def _num(v: float | None) -> str:
+    """A log number for the report; None is a generation in which every candidate failed (NaN)."""
+    return "none finite" if v is None else f"{v:.2f}"
+
+
 def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool = False) -> str:
     """Score the final loss on test seeds next to the reference, the search's start and the baselines,
     paired on evaluation keys."""
@@ -173,7 +178,8 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         f"- strategy: {cfg['strategy']['name']}, population {cfg['strategy']['population']}, "
         f"{cfg['generations']} generations, {cfg['seeds']} inner seeds, search vector {engine.space.size} coords",
         f"- inner run: {cfg['inner']['steps']} steps x {cfg['inner']['batch_size']} pairs, lr {cfg['inner']['learning_rate']}",
-        f"- fitness (normalized return, best of generation): first {log[0]['best']:.2f} -> last {log[-1]['best']:.2f}; "
+        f"- fitness (normalized return, best of generation): first {_num(log[0]['best'])} -> last "
+        f"{_num(log[-1]['best'])}; "
         f"best so far {result['best_fitness']:.2f} (generation {result['best_generation']})",
         f"- NaN candidates during the search: {sum(line['nan_count'] for line in log)}",
         f"- compile {log[0]['compile_s']:.1f} s; search wall time {sum(line['wall_s'] for line in log):.1f} s",
@@ -195,7 +201,7 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         "",
     ])
     (out / "report.md").write_text(text)
-    (out / "report.json").write_text(json.dumps(rows, indent=2) + "\n")
+    strict_json.write(out / "report.json", rows)  # a failed loss's NaN fitness as null
     if not quiet:
         print(md_table)
     return text

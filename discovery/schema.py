@@ -12,7 +12,8 @@ from discovery.strategies import STRATEGIES
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # allow_inf_nan=False: JSON's NaN/Infinity literals (and `--set x=Infinity`) are not numbers a run can use
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Strategy(_Block):
@@ -107,7 +108,7 @@ def error_line(err: dict[str, Any], prefix: str = "config: ") -> str:
     ctx = err.get("ctx") or {}
     plain = {"greater_than_equal": "an integer >= {ge}" if isinstance(ctx.get("ge"), int) else "a number >= {ge}",
              "greater_than": "a number > {gt}", "less_than": "a number < {lt}", "too_short": "a non-empty list",
-             "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "int_type": "an integer", "float_type": "a number", "finite_number": "a finite number", "bool_type": "true or false",
              "string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
              "literal_error": "one of {expected}"}
     if err["type"] in plain:

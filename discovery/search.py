@@ -8,7 +8,6 @@ same numbers an uninterrupted run produces.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,10 +18,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from discovery import checkpoint
+from discovery import checkpoint, fingerprint, interrupt, strict_json
 from discovery import run_dir as rd
 from discovery.config import validate
 from discovery.engine import Engine, build_engine
+from discovery.lock import RunLock
 from discovery.population import (
     check_divisible,
     gather_population,
@@ -32,6 +32,7 @@ from discovery.population import (
     shard_population,
 )
 from discovery.report import write_report
+from discovery.resume import resume_point
 from discovery.select import START, select_final, update_top
 from discovery.strategies import es_fitness, make_strategy
 from discovery.streams import INIT_STREAM, stream_key
@@ -146,6 +147,10 @@ def _initial_state(es, es_params, x0, dim: int, seed: int, top_k: int) -> dict[s
     }
 
 
+class NoFiniteCandidate(ValueError):
+    """Every candidate of a finished search had a NaN/inf fitness: there is no loss to write."""
+
+
 def run_search(
     cfg: dict[str, Any] | None,
     out: Path,
@@ -155,6 +160,7 @@ def run_search(
     report: bool = True,
     loss_fn: Callable = mpo_loss,
     trackers: Sequence[str] = (),
+    allow_config_change: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run (or resume) a search in `out`; returns {"best_params", "best_fitness", "log", ...}.
 
@@ -163,20 +169,43 @@ def run_search(
     `stop_after` ends the call after that many generations in total (as an interruption would);
     a later `resume=True` call continues from the last checkpoint. `loss_fn(MPOParams, batch, tau)`
     replaces the MPO loss (a family over the same parameters, e.g. for fault-injection tests).
+    A resume is refused when its config.json or a dataset differs from what the run was made with, except
+    for the keys in `allow_config_change` (discovery/fingerprint.py SAFE_KEYS). The run directory is held by
+    one process at a time (discovery/lock.py).
     """
-    out = Path(out)
+    lock = RunLock(out)
+    try:
+        return _run_search(cfg, Path(out), resume, quiet, stop_after, report, loss_fn, trackers,
+                           allow_config_change, lock)
+    finally:
+        lock.release()
+
+
+def _run_search(cfg: dict[str, Any] | None, out: Path, resume: bool, quiet: bool, stop_after: int | None,
+                report: bool, loss_fn: Callable, trackers: Sequence[str], allow_config_change: Sequence[str],
+                lock: RunLock) -> dict[str, Any]:
     # Under jax.distributed every process runs this function; process 0 alone writes the run directory
     # (orbax coordinates the checkpoint writes itself). All processes compute the same numbers.
     primary = jax.process_index() == 0
     quiet = quiet or not primary
     if resume:
-        cfg = validate(rd.read_config(out))  # the same schema as a new run's config
-    elif primary and out.exists() and any(out.iterdir()):
-        rd.create(out, cfg)  # raises before any work: the directory is taken
+        raw = rd.read_config(out)  # a run directory (before a lock file is made in it)?
+        if primary:
+            lock.acquire()  # a second process on this directory is refused
+        cfg = validate(raw)  # the same schema as a new run's config
+        # refuses an edited config.json or a changed dataset before any work (discovery/resume.py)
+        resume_at, fp = resume_point(out, cfg, allow_config_change)
+    elif primary:
+        rd.check_new(out)  # raises before any work: the directory is taken, a file, or not writable
     check_divisible(cfg["strategy"]["population"], population_mesh())
     engine = build_engine(cfg)  # loads and validates the datasets before anything is written
+    if not resume:
+        fp = fingerprint.make(cfg)
     if not resume and primary:
         rd.create(out, cfg)
+        lock.acquire()
+    if primary:
+        fingerprint.write(out, fp)  # a new run's record, or a resume's with its allowed changes
     if jax.process_count() > 1:  # the others touch `out` (orbax) only once process 0 has created it
         from jax.experimental import multihost_utils
 
@@ -189,9 +218,10 @@ def run_search(
     es, es_params, generation = make_generation(engine, loss_fn, x0=x0, scale=scale)
     mngr = checkpoint.manager(out)
     state = _initial_state(es, es_params, x0, dim, cfg["seed"], cfg["select"]["top_k"])
-    start, log = 0, []
+    start, log = (resume_at if resume else 0), []
     if resume:
-        start, state = checkpoint.restore(mngr, state)
+        if start > 0:  # else stopped before its first checkpoint: it starts at generation 0
+            start, state = checkpoint.restore(mngr, state, start)
         if start >= cfg["generations"] and (out / "best.json").exists() and (not report or (out / "report.md").exists()):
             raise ValueError(f"--resume: {out} already finished all {cfg['generations']} generations; nothing to do")
         # Lines past the checkpoint belong to work that was lost; the resumed run writes them again.
@@ -209,7 +239,8 @@ def run_search(
             key = generation_key(cfg["seed"], g)
             if compiled is None:
                 t0 = time.perf_counter()
-                compiled = generation.lower(state["es_state"], key).compile()
+                # in a worker thread: a Ctrl-C during the (long) compile stops at once
+                compiled = interrupt.call(lambda: generation.lower(state["es_state"], key).compile())
                 compile_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             es_state, xs, fitness, summary, nan, control = jax.block_until_ready(compiled(state["es_state"], key))
@@ -218,15 +249,19 @@ def run_search(
             state["rng"] = np.asarray(jax.random.key_data(generation_key(cfg["seed"], g + 1)))
         line = _log_line(g, state, np.asarray(fitness), summary, nan, float(control), wall,
                          compile_s if g == start else 0.0, compiles.count)
-        checkpoint.save(mngr, g + 1, state)
         log.append(line)
-        if primary:
-            rd.append_log(out, line)
+        # The line, then its checkpoint: a kill between the two loses nothing (a resume drops a line past its
+        # checkpoint and recomputes it); a Ctrl-C meanwhile takes effect once both are written.
+        with interrupt.deferred():
+            if primary:
+                rd.append_log(out, line)
+            checkpoint.save(mngr, g + 1, state, fp)
         for t in tracking:
             t.log(line, g)
         bar.update(1)
         mean = line["mean"] if line["mean"] is not None else float("nan")
-        post = {"best": f"{line['best_so_far']:.2f}", "mean": f"{mean:.2f}", "nan": line["nan_count"]}
+        best = line["best_so_far"] if line["best_so_far"] is not None else float("nan")
+        post = {"best": f"{best:.2f}", "mean": f"{mean:.2f}", "nan": line["nan_count"]}
         if line["control"] is not None:
             post["start"] = f"{line['control']:.2f}"
         bar.set_postfix(post)
@@ -246,10 +281,15 @@ def run_search(
         "trust_scale": None if scale is None else scale.tolist(),
         "log": log,
     }
+    if int(state["generation"]) >= total and int(state["best_generation"]) < 0:
+        raise NoFiniteCandidate(
+            f"search: no candidate had a finite fitness in {total} generations (all "
+            f"{total * cfg['strategy']['population']} were NaN/inf: a diverging inner.learning_rate, or non-finite "
+            f"dataset values?); no best.json was written; per-generation counts are in {out / rd.LOG}")
     if int(state["generation"]) >= total and cfg["select"]["top_k"] > 0:
         # every process computes the selection (the same numbers); process 0 writes it
         mean_x = np.asarray(box_map(x0, scale)(es.get_mean(state["es_state"])))
-        result["selection"] = select_final(engine, state, np.asarray(x0), mean_x)
+        result["selection"] = interrupt.call(lambda: select_final(engine, state, np.asarray(x0), mean_x))
         chosen = result["selection"]["candidates"][result["selection"]["chosen"]]
         result["selected_params"] = to_params(jnp.asarray(chosen["x"]))
         if not quiet:
@@ -260,7 +300,7 @@ def run_search(
     if int(state["generation"]) >= total and primary:
         _write_best(out, result, space)
         if report:
-            write_report(out, engine, result, quiet=quiet)
+            interrupt.call(lambda: write_report(out, engine, result, quiet=quiet))
     return result
 
 
@@ -289,9 +329,9 @@ def _log_line(g: int, state: dict, fitness: np.ndarray, summary: dict, nan, cont
         "mean": float(np.mean(fitness[finite])) if finite.any() else None,
         "std": float(np.std(fitness[finite])) if finite.any() else None,
         "nan_count": int(np.sum(np.asarray(nan))),
-        "best_so_far": float(state["best_fitness"]),
+        "best_so_far": strict_json.finite_or_none(state["best_fitness"]),  # null until a candidate is finite
         "best_so_far_generation": int(state["best_generation"]),
-        **{f"{k}_mean": float(np.nanmean(np.asarray(v))) for k, v in summary.items()},
+        **{f"{k}_mean": strict_json.finite_or_none(np.nanmean(np.asarray(v))) for k, v in summary.items()},
         "wall_s": round(wall, 3),
         "compile_s": round(compile_s, 3),
         "xla_compiles": compiles,
@@ -313,6 +353,7 @@ def _write_best(out: Path, result: dict[str, Any], space) -> None:
                                "candidates": [{k: v for k, v in c.items() if k != "x"} for c in sel["candidates"]]},
                  "best_search_fitness": result["best_fitness"], "best_search_generation": result["best_generation"]}
     best = {
+        "format_version": rd.BEST_VERSION,
         "generation": generation,
         "fitness_during_search": fitness,
         **extra,
@@ -321,4 +362,4 @@ def _write_best(out: Path, result: dict[str, Any], space) -> None:
         "coefficients_tau0": describe(params, 0.0, compact=True),
         "coefficients_tau1": describe(params, 1.0, compact=True),
     }
-    (out / "best.json").write_text(json.dumps(best, indent=2) + "\n")
+    strict_json.write(out / "best.json", best)

@@ -172,7 +172,31 @@ def _check_arrays(arrays: dict[str, np.ndarray], schema: dict[str, tuple[tuple[i
         raise DatasetError(f"{fname}: unexpected array(s) {', '.join(repr(e) for e in extra)}")
 
 
+def _index(bad: np.ndarray) -> str:
+    """The first True entry of `bad` as "i" or "(i, j, ...)"."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return str(idx[0]) if len(idx) == 1 else str(idx)
+
+
+def _check_finite(fname: str, arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+    """Observations, rewards, returns and values must be numbers: one NaN in one observation made every
+    candidate of a search NaN, and the run still wrote a best.json."""
+    for name in names:
+        a = arrays[name]
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = tuple(np.argwhere(bad)[0])
+            raise DatasetError(f"{fname}: array {name!r} has a non-finite value ({a[first]}) at index {_index(bad)}")
+
+
+MUJOCO_FLOAT_PAIRS = ("prompt_obs", "prompt_qpos", "prompt_qvel", "chosen_obs", "rejected_obs", "chosen_reward",
+                      "rejected_reward", "chosen_return", "rejected_return", "p_chosen")
+
+
 def _check_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray], n_bins: int) -> None:
+    _check_finite(PAIRS_FILE, pairs, MUJOCO_FLOAT_PAIRS + tuple(k for k in ("chosen_value", "rejected_value")
+                                                                 if k in pairs))
+    _check_finite(SFT_FILE, sft, ("sft_obs",))
     for fname, arrays, names in ((PAIRS_FILE, pairs, ("chosen_tokens", "rejected_tokens")),
                                  (SFT_FILE, sft, ("sft_tokens",))):
         for name in names:
@@ -194,18 +218,16 @@ def _check_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray], n_bi
             i = int(np.argmax(np.any(mask != prefix, axis=-1)))
             raise DatasetError(f"{PAIRS_FILE}: {side}_mask[{i}] is not a prefix of valid steps")
         if np.any(length < 1):
-            raise DatasetError(f"{PAIRS_FILE}: {side}_length must be >= 1 (a response has at least one step)")
+            raise DatasetError(f"{PAIRS_FILE}: {side}_length[{_index(length < 1)}] must be >= 1 (a response has at "
+                               "least one step)")
         ret = pairs[f"{side}_reward"].sum(-1)
         if not np.allclose(ret, pairs[f"{side}_return"], rtol=1e-4, atol=1e-3):
             i = int(np.argmax(~np.isclose(ret, pairs[f"{side}_return"], rtol=1e-4, atol=1e-3)))
             raise DatasetError(f"{PAIRS_FILE}: {side}_return[{i}] is not the sum of {side}_reward[{i}]")
-    for side in ("chosen", "rejected"):
-        v = pairs.get(f"{side}_value")
-        if v is not None and not np.all(np.isfinite(v)):
-            raise DatasetError(f"{PAIRS_FILE}: array '{side}_value' must be finite")
     p = pairs["p_chosen"]
-    if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
-        raise DatasetError(f"{PAIRS_FILE}: p_chosen must be probabilities in [0, 1]")
+    if np.any((p < 0) | (p > 1)):
+        raise DatasetError(f"{PAIRS_FILE}: array 'p_chosen' must hold probabilities in [0, 1]; got {p[(p < 0) | (p > 1)][0]} "
+                           f"at index {_index((p < 0) | (p > 1))}")
 
 
 def _check_checksums(manifest: dict[str, Any], files: dict[str, dict[str, np.ndarray]]) -> None:
@@ -234,16 +256,21 @@ def validate(manifest: dict[str, Any], pairs: dict[str, np.ndarray], sft: dict[s
     _check_manifest(manifest, where)
     dom = DOMAINS[domain_of(manifest, where)]
     s = manifest["sizes"]
-    _check_arrays(pairs, dom.pair_schema(s, manifest), PAIRS_FILE)
-    _check_arrays(sft, dom.sft_schema(s), SFT_FILE)
     spec = dom.spec(manifest, where)
-    try:
-        params = dom.unflatten(spec, reference, REFERENCE_FILE)
-    except ValueError as err:
-        raise DatasetError(str(err)) from None
-    dom.check_values(pairs, sft, s)
-    if check_checksums:
-        _check_checksums(manifest, {PAIRS_FILE: pairs, SFT_FILE: sft, REFERENCE_FILE: reference})
+    try:  # array errors name the file inside the dataset: prefix the dataset so the message names it all
+        _check_arrays(pairs, dom.pair_schema(s, manifest), PAIRS_FILE)
+        _check_arrays(sft, dom.sft_schema(s), SFT_FILE)
+        try:
+            params = dom.unflatten(spec, reference, REFERENCE_FILE)
+        except ValueError as err:
+            raise DatasetError(str(err)) from None
+        dom.check_values(pairs, sft, s)
+        if check_checksums:
+            _check_checksums(manifest, {PAIRS_FILE: pairs, SFT_FILE: sft, REFERENCE_FILE: reference})
+    except DatasetError as err:
+        msg = str(err)
+        raise DatasetError(f"{where}/{msg}" if msg.startswith((PAIRS_FILE, SFT_FILE, REFERENCE_FILE))
+                           else f"{where}: {msg}") from None
     return params
 
 
@@ -313,6 +340,8 @@ def _text_response_mask(tokens: np.ndarray) -> np.ndarray:
 
 def _check_text_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray], s: dict[str, int]) -> None:
     V = s["vocab"]
+    _check_finite(PAIRS_FILE, pairs, ("p_chosen",) + tuple(f"{side}_{k}" for side in ("chosen", "rejected")
+                                                           for k in ("reward", "biased_reward")))
     for fname, arrays, names in ((PAIRS_FILE, pairs, ("prompt_tokens", "chosen_tokens", "rejected_tokens")),
                                  (SFT_FILE, sft, ("sft_prompt_tokens", "sft_tokens"))):
         for name in names:
@@ -333,12 +362,10 @@ def _check_text_values(pairs: dict[str, np.ndarray], sft: dict[str, np.ndarray],
             i = int(np.argmax(n != length))
             raise DatasetError(f"{PAIRS_FILE}: {side}_length[{i}]={int(length[i])} but {side}_tokens[{i}] has "
                                f"{int(n[i])} content tokens before EOS")
-        for name in (f"{side}_reward", f"{side}_biased_reward"):
-            if not np.all(np.isfinite(pairs[name])):
-                raise DatasetError(f"{PAIRS_FILE}: array {name!r} must be finite")
     p = pairs["p_chosen"]
-    if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
-        raise DatasetError(f"{PAIRS_FILE}: p_chosen must be probabilities in [0, 1]")
+    if np.any((p < 0) | (p > 1)):
+        raise DatasetError(f"{PAIRS_FILE}: array 'p_chosen' must hold probabilities in [0, 1]; got {p[(p < 0) | (p > 1)][0]} "
+                           f"at index {_index((p < 0) | (p > 1))}")
 
 
 class DomainFormat(NamedTuple):

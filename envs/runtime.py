@@ -2,6 +2,7 @@
 cache, CPU device split) and the one `versions()` every run directory, dataset and report records."""
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
@@ -17,10 +18,39 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "evosax", "brax", "mujoco"
 DEFAULT_CACHE_DIR = Path(os.environ.get("MPO_JAX_CACHE", Path.home() / ".cache" / "mpo-discovery" / "jax"))
 
 
+def _cpu_description() -> str:
+    """CPU model and feature flags (Linux /proc/cpuinfo; elsewhere what the platform module reports)."""
+    model = flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "cpu model") and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(value.split()))
+    except OSError:
+        pass
+    return f"{model or platform.processor()}|{flags}|{platform.machine()}"
+
+
+def host_key() -> str:
+    """The name of this host's cache subdirectory: machine, then a digest of the CPU model and feature flags,
+    the jax and jaxlib versions and the XLA flags. A cached XLA:CPU program is compiled for the CPU it was
+    made on; loaded on another (a shared home directory under SLURM) XLA warns "Target machine feature ...
+    is not supported on the host machine ... could lead to execution errors such as SIGILL"."""
+    parts = [_cpu_description(), metadata.version("jax"), metadata.version("jaxlib"),
+             os.environ.get("XLA_FLAGS", ""), os.environ.get("JAX_PLATFORMS", "")]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return f"{platform.machine() or 'host'}-{digest}"
+
+
 def enable_compilation_cache(path: Path | str | None = None) -> Path:
-    """Turn on jax's persistent compilation cache: MJX rollout programs take 10-30 s to compile on a
-    2-core CPU, and the same programs recur across CLI calls and test runs."""
-    cache = Path(path) if path is not None else DEFAULT_CACHE_DIR
+    """Turn on jax's persistent compilation cache in `path` (default DEFAULT_CACHE_DIR) / host_key(): MJX
+    rollout programs take 10-30 s to compile on a 2-core CPU, and the same programs recur across CLI calls
+    and test runs. Returns the directory used."""
+    cache = (Path(path) if path is not None else DEFAULT_CACHE_DIR) / host_key()
     cache.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import time
 from pathlib import Path
+
+from discovery import strict_json
+from discovery.outputs import add_force_flag, check_files, write_text
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
@@ -25,8 +27,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from envs import runtime
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to replace it")
+    check_files([out, out.with_suffix(".json")], args.force)  # the report and its .json
     if args.chunk < 1:
         raise ValueError(f"--chunk: expected an integer >= 1, got {args.chunk}")
     runtime.check_cpu_devices(args.cpu_devices)  # here: the devices are split in the child process
@@ -48,8 +49,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "--repeats", str(plan.repeats), "--loop-max", str(plan.loop_max), "--cpu-devices", str(plan.cpu_devices),
         "--out", str(out))) + (" --force" if args.force else "")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, command, wall))
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text(out, render(results, command, wall))
+    strict_json.write(out.with_suffix(".json"), results)
     print(f"wrote {out} and {out.with_suffix('.json')} ({wall / 60:.1f} min)")
     return 0
 
@@ -66,5 +67,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also time the population sharded over N CPU devices, in a child process "
                         "(default: one per core; 1 = skip)")
     p.add_argument("--out", default="BENCHMARKS.md")
-    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_force_flag(p, "replace an existing --out and its .json (alias --overwrite)")
     p.set_defaults(func=cmd_bench)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from discovery.outputs import add_force_flag, check_dir, check_files
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="MuJoCo diagnostic suite: tasks, experts, preference datasets")
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--num-evals", type=int, default=None)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--eval-episodes", type=int, default=16)
-    e.add_argument("--overwrite", action="store_true", help="replace existing expert checkpoints")
+    add_force_flag(e, "replace existing expert checkpoints (alias --overwrite)")
     e.set_defaults(func=_cmd_experts)
 
     _register_datasets(sub)
@@ -86,6 +87,8 @@ def _cmd_experts(args: argparse.Namespace) -> int:
     if args.num_evals is not None:
         cfg = dataclasses.replace(cfg, num_evals=args.num_evals)
     out = args.out or tasks.DATA_DIR / args.task / "experts"
+    # a file or an unwritable parent, refused before training; existing checkpoints: train_experts refuses them
+    check_dir(out, force=True)
     bar = tqdm(total=cfg.num_timesteps, unit="step", unit_scale=True, desc=f"PPO {args.task}",
                file=sys.stderr, dynamic_ncols=True)
 
@@ -95,7 +98,7 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     meta = experts.train_experts(args.task, out, cfg, progress=progress, eval_episodes=args.eval_episodes,
-                                 overwrite=args.overwrite, record_measured=args.out is None)
+                                 overwrite=args.force, record_measured=args.out is None)
     bar.close()
     wall = time.time() - t0
     experts.annotate(out, {"command": _command_line(), "wall_time_s": round(wall, 1)})
@@ -137,12 +140,13 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--length-bias", type=float, default=None,
                    help="text only: the labeller sees r* + LENGTH_BIAS * len(y)")
     m.add_argument("--sft-steps", type=int, default=None, help="text only: SFT training steps")
-    m.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    add_force_flag(m, "replace an existing dataset at --out (alias --overwrite)")
     m.set_defaults(func=_cmd_make)
 
     s = sub.add_parser("show", help="validate a dataset and summarize it (text and a PNG)")
     s.add_argument("dir", type=Path)
     s.add_argument("--png", type=Path, default=None, help="PNG path (default DIR/show.png)")
+    add_force_flag(s, "overwrite an existing --png (alias --overwrite)")
     s.set_defaults(func=_cmd_show)
 
     q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
@@ -161,7 +165,7 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
     q.add_argument("--skip-missing", action="store_true",
                    help="list settings whose dataset is not made as 'not run' in the report instead of failing")
-    q.add_argument("--force", action="store_true", help="overwrite an existing report (cached settings are reused)")
+    add_force_flag(q, "overwrite an existing report, its .json and .png (cached settings are reused; alias --overwrite)")
     q.set_defaults(func=_cmd_suite)
 
 
@@ -181,6 +185,7 @@ def _cmd_make_text(args: argparse.Namespace) -> int:
     from envs.text.settings import make_config
 
     _refuse(args, MUJOCO_ONLY, "text")
+    check_dir(args.out, args.force)  # before any work (the builder refuses again, as a library call)
     cfg = make_config(args.setting, seed=args.seed, n_pairs=args.n_pairs, bt_temperature=args.temperature,
                       flip_eps=args.eps, length_bias=args.length_bias, sft_steps=args.sft_steps)
     _setup_jax()
@@ -189,7 +194,7 @@ def _cmd_make_text(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     ds = build_text_dataset(
-        cfg, args.out, overwrite=args.overwrite,
+        cfg, args.out, overwrite=args.force,
         log=lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True),
         provenance={"command": _command_line()},
     )
@@ -203,6 +208,7 @@ def _cmd_make(args: argparse.Namespace) -> int:
     if args.task == "text":
         return _cmd_make_text(args)
     _refuse(args, TEXT_ONLY, args.task)
+    check_dir(args.out, args.force)  # before any work (the builder refuses again, as a library call)
 
     cfg = make_config(
         args.task, args.setting, seed=args.seed, n_pairs=args.n_pairs, horizon=args.horizon, n_bins=args.bins,
@@ -218,7 +224,7 @@ def _cmd_make(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     ds = build.build_dataset(
-        cfg, args.out, experts_dir=args.experts, overwrite=args.overwrite,
+        cfg, args.out, experts_dir=args.experts, overwrite=args.force,
         log=lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True),
         provenance={"command": _command_line()},
     )
@@ -229,9 +235,11 @@ def _cmd_make(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from envs import dataset_io, dataset_report
 
+    png = args.png or Path(args.dir) / "show.png"
+    check_files([png], args.force, flag="--png")
     ds = dataset_io.load_dataset(args.dir)
     print(dataset_report.summary_text(ds))
-    png = dataset_report.save_png(ds, args.png or Path(args.dir) / "show.png")
+    png = dataset_report.save_png(ds, png)
     print(f"plot         {png}")
     return 0
 
@@ -255,8 +263,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     if bad:
         raise ValueError(f"--settings: unknown setting(s) {', '.join(bad)}; allowed: {', '.join(setting_names())}")
     out: Path = args.out
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it (cached settings are reused)")
+    # the report, its .json and its figure; cached settings are reused whatever the flag
+    check_files([out, out.with_suffix(".json"), out.with_suffix(".png")], args.force)
     root = args.data_root or tasks.DATA_DIR
     specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
     missing = [(t, s, d) for t, s, d in specs if not (d / "manifest.json").exists()]

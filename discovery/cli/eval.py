@@ -5,6 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
+from discovery import strict_json
+from discovery.outputs import add_force_flag, check_files, write_text
+
 
 def _entry(text: str):
     from discovery.cli.losses import parse_loss_arg
@@ -35,8 +38,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.seeds < 2 or args.episodes < 1:
         raise ValueError(f"--seeds {args.seeds} / --episodes {args.episodes}: allowed --seeds >= 2 (for an interval), --episodes >= 1")
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
+    if out is not None:  # the table and the .json beside it, both checked before any work
+        check_files([out, out.with_suffix(".json")], args.force)
     overrides = list(args.set or []) + [f"datasets={json.dumps(args.dataset)}"]
     cfg = load_config(args.config, overrides)
     entries = [_entry(t) for t in args.losses]
@@ -53,8 +56,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         header = f"# mpo eval\n\ndatasets: {', '.join(args.dataset)}; seeds {args.seeds}; episodes {args.episodes}\n\n"
-        out.write_text(header + md + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"config": cfg, "rows": rows}, indent=2) + "\n")
+        write_text(out, header + md + "\n")
+        strict_json.write(out.with_suffix(".json"), {"config": cfg, "rows": rows})
         print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 
@@ -70,6 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=4, help="evaluation episodes per seed (default 4)")
     p.add_argument("--seed", type=int, default=12345, help="root seed of the evaluation (default 12345)")
     p.add_argument("--out", help="save the table (markdown) and a .json beside it")
-    p.add_argument("--force", action="store_true", help="overwrite --out")
+    add_force_flag(p, "overwrite --out and its .json (alias --overwrite)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)

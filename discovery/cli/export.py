@@ -6,6 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from discovery.outputs import add_force_flag, check_files, write_text
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from discovery.export.source import resolve_source
@@ -16,12 +18,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--out: expected a .py file, got '{out}'")
     if not out.stem.isidentifier():
         raise ValueError(f"--out: '{out.name}' cannot be imported as a module; use letters, digits and _ (e.g. my_loss.py)")
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
+    check_files([out], args.force)
     source = resolve_source(args.loss)
     text = render(source, command=f"mpo export {shlex.quote(args.loss)} --out {shlex.quote(out.name)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text(out, text)
     print(f"wrote {out}: the Mirror Preference Optimization loss from {source.label} "
           f"(loss() needs only torch; {out.stem}.MirrorPreferenceOptimizationTrainer needs TRL 1.x)")
     return 0
@@ -34,5 +35,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a finished run directory (or its best.json), a zoo loss that is a Mirror Preference "
                         "Optimization point with optional hyperparameters (e.g. sigmoid:beta=0.2), or 'mpo'")
     p.add_argument("--out", required=True, help="the .py file to write")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_force_flag(p, "overwrite --out if it exists (alias --overwrite)")
     p.set_defaults(func=cmd_export)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from discovery import strict_json
 from discovery.magnetic.exact import (
     ALGORITHM_HELP,
     ALGORITHMS,
@@ -19,6 +19,7 @@ from discovery.magnetic.exact import (
 from discovery.magnetic.report import checkpoints_for, dg_table, plot_dg_curves
 from discovery.magnetic.sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
 from envs.games import GAME_FAMILIES, make_games, nash_lp
+from discovery.outputs import add_force_flag, check_dir, write_text
 from envs.runtime import versions
 
 
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--sampled", action="store_true",
                      help=f"also train the sampled policy-network learners ({', '.join(SAMPLED_ALGORITHMS)})")
     run.add_argument("--sampled-iterations", type=int, default=SampledConfig().iterations)
-    run.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    add_force_flag(run, "write into a non-empty --out (alias --overwrite)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -91,11 +92,8 @@ def game_params(specs: list[str]) -> dict[str, float]:
     return params
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a directory; {out} is a file")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"out directory {out} is not empty; pass --overwrite to write into it")
+def _prepare_out(out: Path, force: bool) -> None:
+    check_dir(out, force)  # a file, a read-only parent or a non-empty directory: refused before any work
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -111,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     marks = _checkpoints(args.checkpoints, cfg.steps)
     params = game_params(args.param)
     games = make_games(args.game, args.games, args.n, args.contexts, seed=args.game_seed, **params)
-    _prepare_out(args.out, args.overwrite)
+    _prepare_out(args.out, args.force)
     seeds = list(range(args.seeds))
 
     jobs = [("exact", a) for a in algos] + ([("sampled", a) for a in SAMPLED_ALGORITHMS] if args.sampled else [])
@@ -134,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        x_label="labelled pairs per context", x_scale=x_scale)
         text += (f"\n## Sampled learners ({x_scale} labelled pairs per context per iteration)\n\n"
                  + dg_table(sampled, smarks) + "\n")
-    (args.out / "dg_table.md").write_text(text)
+    write_text(args.out / "dg_table.md", text)
     ne = np.stack([nash_lp(P) for P in games])
     np.savez_compressed(args.out / "dg_curves.npz", games=games, nash=ne, seeds=np.asarray(seeds),
                         **{f"exact/{k}": v for k, v in curves.items()}, **{k: v for k, v in sampled.items()})
@@ -142,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "game_seed": args.game_seed, "seeds": seeds, "algos": algos, "checkpoints": marks,
               "exact": dataclasses.asdict(cfg), "sampled": dataclasses.asdict(scfg) if sampled else None,
               "versions": versions()}
-    (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    strict_json.write(args.out / "config.json", config)
     print(text, end="")
     print(f"wrote {args.out}/dg_curves.png, dg_table.md, dg_curves.npz, config.json")
     return 0

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from discovery.outputs import add_force_flag, check_files
 from search_spaces.mpo import FIELDS, describe
 from search_spaces.points import mpo_point, point_names
 from search_spaces.registry import get_loss, loss_names
@@ -97,8 +98,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out: expected a .png file, got '{out}'")
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
+    check_files([out], args.force)
     curves, mirrors = [], []
     for text in args.names:
         name, overrides = parse_loss_arg(text)
@@ -131,5 +131,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="losses to draw, optionally with hyperparameters, e.g. sigmoid:beta=0.5")
     p.add_argument("--out", required=True, help="output .png file")
     p.add_argument("--tau", type=float, default=0.0, help="training progress in [0, 1] (default 0)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_force_flag(p, "overwrite --out if it exists (alias --overwrite)")
     p.set_defaults(func=cmd_plot)

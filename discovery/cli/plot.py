@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from discovery import run_dir as rd
+from discovery.outputs import add_force_flag, check_files
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -16,15 +17,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if not (r / rd.LOG).exists():
             raise FileNotFoundError(f"plot: {r} has no {rd.LOG}; not a run directory")
     out = Path(args.out) if args.out else runs[0] / "fitness_curves.png"
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out: expected a .png file, got '{out}'")
+    finished = [r for r in runs if (r / rd.BEST).exists()]
+    shapes = {r: out.with_name(f"{out.stem}_{r.name}_loss_shape.png") for r in finished}
+    check_files([out, *shapes.values()], args.force)  # every output, before any is written
+    losses = {r: load(r).params for r in finished}  # every best.json validated before any is written
     plot_fitness(runs, out)
     print(f"wrote {out}")
-    for r in runs:
-        if (r / "best.json").exists():
-            shape = out.with_name(f"{out.stem}_{r.name}_loss_shape.png")
-            plot_loss_shape(load(r).params, shape, label=r.name)
-            print(f"wrote {shape}")
+    for r, shape in shapes.items():
+        plot_loss_shape(losses[r], shape, label=r.name)
+        print(f"wrote {shape}")
     return 0
 
 
@@ -32,5 +35,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("plot", help="fitness curves of runs on one figure, and discovered loss shapes")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="output PNG (default RUN_DIR/fitness_curves.png of the first run)")
-    p.add_argument("--force", action="store_true", help="overwrite --out")
+    add_force_flag(p, "overwrite --out and the loss-shape PNGs beside it (alias --overwrite)")
     p.set_defaults(func=cmd_plot)

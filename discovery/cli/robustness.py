@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from discovery.outputs import add_force_flag, check_files
+
 DEFAULT_DATASET = "envs/data/text/length-biased"
 
 
@@ -45,8 +47,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.notes and not Path(args.notes).is_file():
         raise FileNotFoundError(f"--notes: {args.notes} not found")
-    if out.exists() and not args.force:
-        raise FileExistsError(f"--out: {out} exists; pass --force to overwrite it")
+    # the report, its .json and its figures (a folder named after it), all checked before any work
+    figures = out.with_suffix("")
+    check_files([out, out.with_suffix(".json"), figures / "length_vs_quality.png",
+                 *(figures / f"heatmap_{loss}.png" for loss in plan.losses)], args.force)
     from envs.runtime import enable_compilation_cache
 
     enable_compilation_cache()
@@ -81,6 +85,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="experiments/reports/robustness.md",
                    help="markdown report (PNGs go to a folder of the same name)")
     p.add_argument("--notes", help="markdown file included in the report after the computed findings")
-    p.add_argument("--force", action="store_true", help="overwrite --out")
+    add_force_flag(p, "overwrite --out, its .json and its PNGs (alias --overwrite)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_robustness)

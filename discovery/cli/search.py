@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from discovery import run_dir as rd
+from discovery.fingerprint import SAFE_KEYS
 
 
 def _start_distributed(args: argparse.Namespace) -> None:
@@ -34,16 +36,21 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise ValueError("--resume: the run directory's own config is used; drop --config/--set/--out")
         out = Path(args.resume)
         cfg = None
+    elif args.allow_config_change:
+        raise ValueError("--allow-config-change: only with --resume (it accepts an edited config.json's KEY)")
     else:
         cfg = load_config(args.config or "quick", args.set or [])
         out = Path(args.out) if args.out else rd.default_run_dir(cfg["name"])
     enable_compilation_cache()
     try:
         result = run_search(cfg, out, resume=bool(args.resume), quiet=args.quiet, report=not args.no_report,
-                            trackers=args.log or ())
+                            trackers=args.log or (), allow_config_change=args.allow_config_change or ())
     except KeyboardInterrupt:
-        print(f"\ninterrupted; every finished generation is checkpointed: mpo search --resume {out}")
-        return 130
+        from discovery.cli import INTERRUPTED
+        from discovery.resume import interrupted_hint
+
+        print(f"\nmpo: {interrupted_hint(out)}", file=sys.stderr)
+        return INTERRUPTED
     if not args.quiet:
         print(f"best fitness {result['best_fitness']:.2f} (generation {result['best_generation']}); run directory: {out}")
     return 0
@@ -56,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config entry, e.g. --set strategy.population=16 (repeatable; JSON values)")
     p.add_argument("--out", help="run directory (default runs/NAME-DATE-TIME); must be new or empty")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search from its last checkpoint")
+    p.add_argument("--allow-config-change", nargs="+", metavar="KEY",
+                   help="with --resume: accept these keys of an edited config.json (only keys the search does not "
+                        f"depend on: {', '.join(SAFE_KEYS)}); any other change, or a changed dataset, is refused")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument("--no-report", action="store_true", help="skip the final test-seed report")
     p.add_argument("--log", action="append", choices=("tensorboard", "wandb"),

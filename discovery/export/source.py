@@ -131,6 +131,7 @@ def from_run(path: str | Path) -> ExportSource:
     """The best loss of a finished search, read from its run directory (or its best.json) and validated."""
     from discovery.config import make_config
     from discovery.engine import search_space
+    from discovery.run_dir import BEST_VERSION
 
     path = Path(path)
     run = path.parent if path.name == BEST else path
@@ -151,6 +152,9 @@ def from_run(path: str | Path) -> ExportSource:
         raise ValueError(f"{run / CONFIG}: invalid config ({err})") from None
     if not isinstance(best, dict):
         raise ValueError(f"{best_file}: expected a JSON object, got {type(best).__name__}")
+    if best.get("format_version", BEST_VERSION) != BEST_VERSION:  # a file without one is version 1
+        raise ValueError(f"{best_file}: format_version {best['format_version']!r} is not one this code reads "
+                         f"({BEST_VERSION})")
     missing = [k for k in ("generation", "vector", "vector_names") if k not in best]
     if missing:
         raise ValueError(f"{best_file}: missing field(s) {', '.join(missing)}")

@@ -138,7 +138,7 @@ def findings(result: dict[str, Any]) -> list[str]:
 def write_report(result: dict[str, Any], md_path: Path, command: str, wall_s: float,
                  notes: Sequence[str] = ()) -> Path:
     """Markdown report, PNGs and a JSON of every number next to it (PNG names are per-report)."""
-    import json
+    from discovery import strict_json
 
     md_path = Path(md_path)
     fig_dir = md_path.with_suffix("")
@@ -183,5 +183,5 @@ def write_report(result: dict[str, Any], md_path: Path, command: str, wall_s: fl
     md_path.write_text("\n".join(lines))
     dump = {k: v for k, v in result.items() if k != "grids"}
     dump["grids"] = [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()} for g in grids]
-    md_path.with_suffix(".json").write_text(json.dumps(dump, indent=1) + "\n")
+    strict_json.write(md_path.with_suffix(".json"), dump, indent=1)  # NaN cells as null
     return md_path

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from discovery import strict_json
 from discovery.suite.evaluate import run_setting
 from discovery.suite.plan import SuitePlan
 from discovery.suite.table import criteria, plot_suite, setting_markdown
@@ -87,5 +88,5 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
     out.write_text("\n".join(lines))
     summary = {"command": command, "plan": plan.to_json(), "claims": claims, "not_run": list(not_run),
                "results": results}
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    strict_json.write(out.with_suffix(".json"), summary, indent=1)
     return summary

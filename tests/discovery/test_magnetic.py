@@ -156,7 +156,7 @@ def test_games_cli_writes_curves_and_table_and_refuses_to_overwrite(tmp_path, ca
     before = (out / "dg_table.md").stat().st_mtime_ns
     capsys.readouterr()
     assert main(argv) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert "pass --force" in capsys.readouterr().err  # the one flag name; --overwrite stays an alias
     assert (out / "dg_table.md").stat().st_mtime_ns == before
     assert main(argv + ["--overwrite"]) == 0
     assert main(["games", "run", "--game", "poker", "--out", str(tmp_path / "x")]) == 2
