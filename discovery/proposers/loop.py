@@ -38,7 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "seed_archive": True,  # generation 0 scores DPO, SLiC, IPO, DiscoPOP
     "inner": {"steps": 200, "batch_size": 32, "learning_rate": 3e-3, "max_grad_norm": 1.0},
     "eval": {"episodes": 8, "episode_length": None, "heldout_fraction": 0.125},
-    "refine": {"generations": 0, "population": 4, "sigma": 0.15},  # CMA-ES on the best form's constants
+    # CMA-ES on the constants of the best proposed form (each form refined at most max_per_form times)
+    "refine": {"generations": 0, "population": 4, "sigma": 0.15, "max_per_form": 2},
     "select": {"top_k": 4, "seeds": 4},  # final choice among the top-k proposals, on validation seeds
     # tuned baselines (seed proposals) on beta x learning rate, scored on test seeds with the chosen proposal
     "report": {"seeds": 16, "baselines": ["dpo", "slic", "ipo", "discopop"], "beta_scales": [0.3, 1.0, 3.0],
@@ -197,9 +198,16 @@ def refine(cfg: dict[str, Any], gen: int, archive: Archive, pending: list[dict[s
     from discovery.strategies import es_fitness, make_strategy
 
     rc = cfg["refine"]
-    # the best proposed form (not a seed: the report tunes those as baselines) whose constants can move
-    scored = [r for r in archive.scored() + [r for r in pending if r.get("fitness") is not None]
-              if r["origin"] != "seed" and r["constants"]]
+    # the best proposed form (not a seed: the report tunes those as baselines) whose constants can move and
+    # that has not been refined `max_per_form` times yet (so the budget spreads over the good forms)
+    everything = archive.records + pending
+    refined = {}
+    for r in everything:
+        if r["origin"] == "cma-es":
+            refined[r["form"]] = refined.get(r["form"], 0) + 1
+    per_run = rc["generations"] * rc["population"]
+    scored = [r for r in everything if r.get("fitness") is not None and r["origin"] != "seed" and r["constants"]
+              and refined.get(r["form"], 0) < rc["max_per_form"] * per_run]
     if rc["generations"] == 0 or not scored:
         return []
     best = max(scored, key=lambda r: r["fitness"])

@@ -66,6 +66,22 @@ SEED_TREES: dict[str, Tree] = {
 UNARY["recip"] = ("(1.0 / {0})", "1/({0})")  # used by the IPO seed only (its argument is a positive constant)
 
 
+def shape(tree: Tree) -> str:
+    """The tree with constant names erased: two trees of one shape are one form up to their constants."""
+    def strip(t):
+        if t[0] == "const":
+            return ["const"]
+        if t[0] in ("var", "num"):
+            return t
+        return [t[0], *(strip(c) for c in t[1:])]
+
+    return json.dumps(strip(tree))
+
+
+def is_seed_form(tree: Tree) -> bool:
+    return shape(tree) in {shape(t) for t in SEED_TREES.values() if t is not None}
+
+
 def nodes(tree: Tree, path: tuple = ()) -> list[tuple]:
     """Paths of every node (pre-order)."""
     out = [path]
@@ -268,7 +284,7 @@ class SymbolicProposer:
             tries += 1
             parent = self._pick(pool, rng)
             u = rng.random()
-            if u < self.p_jitter and parent["constants"]:
+            if u < self.p_jitter and parent["constants"] and not is_seed_form(parent["tree"]):
                 tree, parents = parent["tree"], [parent]
                 consts = self._constants(tree, parents)
                 p = Proposal(f"{parent['name']}'", f"constants of {parent['name']} jittered", render(tree), consts)
@@ -281,8 +297,9 @@ class SymbolicProposer:
                 else:
                     tree, what = self._mutate(parent["tree"], rng)
                     parents = [parent]
-                if len(nodes(tree)) > MAX_NODES or depth(tree) > MAX_DEPTH or not uses_policy(tree):
-                    continue
+                if (len(nodes(tree)) > MAX_NODES or depth(tree) > MAX_DEPTH or not uses_policy(tree)
+                        or is_seed_form(tree)):
+                    continue  # too big, cannot train, or a seed loss again (the report tunes those as baselines)
                 consts = self._constants(tree, parents)
                 name = "sym-" + hashlib.sha256(json.dumps(tree).encode()).hexdigest()[:6]
                 p = Proposal(name, f"{what} (parent {parent['name']})", render(tree), consts)
