@@ -23,7 +23,8 @@ import numpy as np
 
 from discovery.proposers import sandbox
 from discovery.proposers.archive import Archive
-from discovery.proposers.proposal import Proposal, ProposalError, from_json, seed_proposals
+from discovery.proposers.proposal import ProposalError, from_json, seed_proposals
+from discovery.proposers.scoring import group_by_form, mean_fitness, score_group
 
 CONFIG = "config.json"
 DEFAULTS: dict[str, Any] = {
@@ -96,35 +97,6 @@ def make_workers(out: Path, cfg: dict[str, Any]) -> tuple[sandbox.Worker, sandbo
     return val, score
 
 
-def _mean_fitness(fit: np.ndarray) -> float | None:
-    return float(np.mean(fit)) if np.all(np.isfinite(fit)) else None
-
-
-def score_group(worker: sandbox.Worker, props: Sequence[Proposal], lrs: Sequence[float],
-                keys: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, float]:
-    """Score proposals of ONE form (one vmapped program); returns (per-proposal metrics, error, wall)."""
-    names = sorted(props[0].constants)
-    req = {"op": "score", "code": props[0].code, "names": names,
-           "values": [[p.constants[n].value for n in names] for p in props], "lr": list(map(float, lrs)), "keys": keys}
-    t0 = time.perf_counter()
-    try:
-        resp = worker.request(req)
-    except sandbox.WorkerFailed as e:
-        return [], f"scoring: {e}", time.perf_counter() - t0
-    if not resp.get("ok"):
-        return [], f"scoring failed: {resp.get('error')}", time.perf_counter() - t0
-    out = [{m: np.asarray(resp[m][i], np.float32) for m in ("fitness", "return", "kl", "length", "heldout_accuracy", "nan")}
-           for i in range(len(props))]
-    return out, None, resp.get("wall_s", time.perf_counter() - t0)
-
-
-def group_by_form(items: Sequence[tuple[int, Proposal]]) -> dict[str, list[tuple[int, Proposal]]]:
-    groups: dict[str, list[tuple[int, Proposal]]] = {}
-    for i, p in items:
-        groups.setdefault(p.form, []).append((i, p))
-    return groups
-
-
 def _proposer(cfg: dict[str, Any], api_key: str | None = None):
     if cfg["proposer"] == "symbolic":
         from discovery.proposers.symbolic import SymbolicProposer
@@ -176,8 +148,8 @@ def evaluate_records(cfg: dict[str, Any], gen: int, raw: Sequence[dict[str, Any]
                 rec.update({"error": err, "stage": "score"})
                 continue
             m = metrics[j]
-            rec["scores"] = {ds: _mean_fitness(m["fitness"][d]) for d, ds in enumerate(cfg["datasets"])}
-            rec["fitness"] = _mean_fitness(m["fitness"])
+            rec["scores"] = {ds: mean_fitness(m["fitness"][d]) for d, ds in enumerate(cfg["datasets"])}
+            rec["fitness"] = mean_fitness(m["fitness"])
             rec["kl"], rec["length"] = float(np.nanmean(m["kl"])), float(np.nanmean(m["length"]))
             if rec["fitness"] is None:
                 bad = int(np.sum(~np.isfinite(m["fitness"])))
@@ -252,8 +224,8 @@ def refine(cfg: dict[str, Any], gen: int, archive: Archive, pending: list[dict[s
                 rec["tree"] = best["tree"]
             if err is None:
                 m = metrics[i]
-                rec["scores"] = {ds: _mean_fitness(m["fitness"][d]) for d, ds in enumerate(cfg["datasets"])}
-                rec["fitness"] = _mean_fitness(m["fitness"])
+                rec["scores"] = {ds: mean_fitness(m["fitness"][d]) for d, ds in enumerate(cfg["datasets"])}
+                rec["fitness"] = mean_fitness(m["fitness"])
                 rec["kl"], rec["length"] = float(np.nanmean(m["kl"])), float(np.nanmean(m["length"]))
                 if rec["fitness"] is None:
                     rec.update({"error": "training diverged (NaN/inf)", "stage": "score"})
@@ -266,8 +238,12 @@ def refine(cfg: dict[str, Any], gen: int, archive: Archive, pending: list[dict[s
 
 
 def run_propose(cfg: dict[str, Any] | None, out: Path, resume: bool = False, quiet: bool = False,
-                stop_after: int | None = None, report: bool = True, api_key: str | None = None) -> dict[str, Any]:
-    """Run (or resume) the loop in `out`; returns {"archive": records, "log": lines, "report": ...}."""
+                stop_after: int | None = None, report: bool = True, api_key: str | None = None,
+                workers: tuple[sandbox.Worker, sandbox.Worker] | None = None) -> dict[str, Any]:
+    """Run (or resume) the loop in `out`; returns {"archive": records, "log": lines, "report": ...}.
+
+    `workers` (validator, scorer) from `make_workers` lets several runs with the same datasets, inner run and
+    evaluation share the two subprocesses (and their compiled programs); the caller closes them."""
     from discovery.config import resolve_path
     from envs.dataset_io import load_dataset
     from envs.runtime import versions
@@ -294,7 +270,12 @@ def run_propose(cfg: dict[str, Any] | None, out: Path, resume: bool = False, qui
     start = archive.generations_done
     total = cfg["generations"]
     end = total if stop_after is None else min(total, stop_after)
-    val, score = make_workers(out, cfg)
+    if workers is None:
+        val, score = make_workers(out, cfg)
+    else:
+        val, score = workers
+        if score.init != {"op": "init", "config": engine_config(cfg)}:
+            raise ValueError("workers: the scoring worker was built for other datasets, inner run or evaluation")
     try:
         for g in range(start, end):
             t0 = time.perf_counter()
@@ -333,5 +314,6 @@ def run_propose(cfg: dict[str, Any] | None, out: Path, resume: bool = False, qui
             result["report"] = write_report(out, cfg, archive, score, quiet=quiet)
         return result
     finally:
-        val.close()
-        score.close()
+        if workers is None:
+            val.close()
+            score.close()

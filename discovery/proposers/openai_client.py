@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from discovery.proposers.allowlist import FUNCTIONS, MATH_CONSTANTS
-from discovery.proposers.proposal import ProposalError, SIGNATURE, parse_reply
+from discovery.proposers.proposal import SIGNATURE, ProposalError, parse_reply
 
 
 class ChatError(RuntimeError):

@@ -20,8 +20,8 @@ import numpy as np
 
 from discovery.proposers import sandbox
 from discovery.proposers.archive import Archive
-from discovery.proposers.loop import group_by_form, score_group
 from discovery.proposers.proposal import Proposal, from_json, seed_proposals
+from discovery.proposers.scoring import group_by_form, score_group
 from discovery.proposers.symbolic import closed_form
 from discovery.streams import TEST_STREAM, VALIDATION_STREAM
 

@@ -71,7 +71,7 @@ class Worker:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             # the worker applies its limits itself, first thing, before it imports anything or reads a request
-            [sys.executable, "-m", "discovery.proposers.worker", "--memory-mb", str(self.memory_mb),
+            [sys.executable, "-c", "import sys; from discovery.proposers.worker import main; main()", "--memory-mb", str(self.memory_mb),
              "--fsize-mb", str(self.fsize_mb)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=self.scratch, env=self._env(), text=True, bufsize=1,
             start_new_session=True)  # its own process group: a kill reaches everything it started

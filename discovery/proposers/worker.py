@@ -185,7 +185,7 @@ class Scorer:
         finish = self._finish()[d]
         got = []
         for s in range(0, rows + pad, FINISH_WIDTH):
-            part = jax.tree.map(lambda a: a[s:s + FINISH_WIDTH], (params, losses, ek))
+            part = jax.tree.map(lambda a, s=s: a[s:s + FINISH_WIDTH], (params, losses, ek))
             got.append(jax.device_get(finish(*part)))
         return {m: np.concatenate([np.asarray(g[m], np.float32) for g in got])[:rows].reshape(n_cand, n_seeds)
                 for m in METRICS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from discovery.cli import main
 from discovery.proposers.archive import ARCHIVE, LOG, Archive, without_timing
-from discovery.proposers.loop import run_propose
+from discovery.proposers.loop import DEFAULTS, check_config, make_workers, merge, run_propose
 from discovery.proposers.proposal import SIGNATURE, seed_proposals
 
 TINY = str(Path(__file__).resolve().parents[2] / "data" / "tiny_hopper_clean")
@@ -64,16 +65,27 @@ def log_lines(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def shared(tmp_path_factory):
+    """One validator and one scoring worker for every run of this module (one start, one set of compiles)."""
     tmp = tmp_path_factory.mktemp("replay")
     replay = replay_file(tmp / "replay.jsonl")
     cfg = {**config(replay), "seed_archive": False, "generations": 3}
-    res = run_propose(cfg, tmp / "a", quiet=True)
-    return cfg, tmp / "a", res
+    val, score = make_workers(tmp / "workers", check_config(merge(DEFAULTS, cfg)))
+    yield tmp, cfg, (val, score)
+    val.close()
+    score.close()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(shared):
+    tmp, cfg, workers = shared
+    res = run_propose(cfg, tmp / "a", quiet=True, workers=workers)
+    return cfg, tmp / "a", res, workers
 
 
 def test_replay_run(uninterrupted):
-    _, a, res = uninterrupted
+    _, a, res, workers = uninterrupted
+    assert [w.starts for w in workers] == [1, 1]  # each worker started once, never killed
     recs = res["archive"]
     assert [(r["generation"], r["origin"]) for r in recs] == [(g, "replay") for g in (0, 0, 1, 1, 2, 2)]
     check_archive(recs)
@@ -84,19 +96,24 @@ def test_replay_run(uninterrupted):
     assert "tuned dpo" in report and "vs tuned dpo" in report and "reference policy" in report
 
 
-def test_replay_resumes_after_interruption(uninterrupted, tmp_path):
-    """Stopped after one generation, with the residue a kill inside generation 1 leaves (its records without
-    its log line), then resumed: the same archive, log and report as the uninterrupted run."""
-    cfg, a, res = uninterrupted
+def test_replay_resumes_after_a_kill(uninterrupted, tmp_path):
+    """The files a kill inside generation 1 leaves (the uninterrupted run's config, generation 0's archive and log
+    lines, and generation 1's records without its log line: they are written first), then --resume: the same
+    archive and log as the uninterrupted run. (test_replay_resumes_after_sigkill, slow, kills a real process.)"""
+    cfg, a, res, workers = uninterrupted
     b = tmp_path / "b"
-    run_propose(cfg, b, quiet=True, stop_after=1)
-    assert len(Archive(b).log) == 1
-    with open(b / ARCHIVE, "a") as f:
-        f.write(json.dumps({**res["archive"][-1], "generation": 1}) + "\n")
-    res_b = run_propose(None, b, resume=True, quiet=True)
-    assert without_timing(res_b["archive"]) == without_timing(res["archive"])
+    b.mkdir()
+    for name in ("config.json", "versions.json"):
+        shutil.copy(a / name, b / name)
+    recs = res["archive"]
+    (b / ARCHIVE).write_text("".join(json.dumps(r) + "\n" for r in recs if r["generation"] <= 1))
+    (b / LOG).write_text((a / LOG).read_text().splitlines()[0] + "\n")
+    res_b = run_propose(None, b, resume=True, quiet=True, workers=workers)
+    assert without_timing(res_b["archive"]) == without_timing(recs)
     assert log_lines(b / LOG) == log_lines(a / LOG)
     assert json.loads((b / "report.json").read_text()) == json.loads((a / "report.json").read_text())
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        run_propose(cfg, b, quiet=True)
 
 
 @pytest.mark.slow

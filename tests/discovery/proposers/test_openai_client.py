@@ -10,7 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from discovery.proposers.openai_client import ChatClient, ChatError, OpenAIProposer, user_prompt
+from discovery.proposers.openai_client import (
+    ChatClient,
+    ChatError,
+    OpenAIProposer,
+    user_prompt,
+)
 from discovery.proposers.proposal import seed_proposals
 
 GOOD = {"name": "half-dpo", "thought": "a softer logistic", "code": seed_proposals()[0].code.replace("-c[\"beta\"]", "-0.5 * c[\"beta\"]"),

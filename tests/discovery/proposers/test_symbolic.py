@@ -8,7 +8,16 @@ import numpy as np
 
 from discovery.proposers import sandbox
 from discovery.proposers.proposal import from_json, seed_proposals
-from discovery.proposers.symbolic import MAX_DEPTH, MAX_NODES, SymbolicProposer, closed_form, depth, dpo_tree, nodes, render
+from discovery.proposers.symbolic import (
+    MAX_DEPTH,
+    MAX_NODES,
+    SymbolicProposer,
+    closed_form,
+    depth,
+    dpo_tree,
+    nodes,
+    render,
+)
 
 
 def history():
