@@ -268,6 +268,8 @@ def run_propose(cfg: dict[str, Any] | None, out: Path, resume: bool = False, qui
     archive = Archive(out)
     archive.truncate()
     start = archive.generations_done
+    if resume and start >= cfg["generations"] and (not report or (out / "report.md").exists()):
+        raise ValueError(f"--resume: {out} already finished all {cfg['generations']} generations; nothing to do")
     total = cfg["generations"]
     end = total if stop_after is None else min(total, stop_after)
     if workers is None:
@@ -307,8 +309,10 @@ def run_propose(cfg: dict[str, Any] | None, out: Path, resume: bool = False, qui
                       f"{line['best_so_far'] if line['best_so_far'] is None else round(line['best_so_far'], 1)}; "
                       f"{line['wall_s']:.0f} s", flush=True)
         result: dict[str, Any] = {"archive": archive.records, "log": archive.log, "config": cfg}
-        if report and archive.generations_done >= total or (report and getattr(proposer, "exhausted", lambda h: False)(archive.records)
-                                                           and archive.generations_done > 0 and stop_after is None):
+        finished = archive.generations_done >= total or (
+            stop_after is None and archive.generations_done > 0
+            and getattr(proposer, "exhausted", lambda h: False)(archive.records))  # a replay file ran out
+        if report and finished:
             from discovery.proposers.report import write_report
 
             result["report"] = write_report(out, cfg, archive, score, quiet=quiet)

@@ -205,6 +205,9 @@ def write_report(out: Path, cfg: dict[str, Any], archive: Archive, worker: sandb
     ])
     (out / "report.md").write_text(text)
     (out / "report.json").write_text(json.dumps(rows, indent=2) + "\n")
+    # per test seed (mean over datasets), for pairing with other studies on the same test keys
+    (out / "test_fitness.json").write_text(json.dumps(
+        {label: np.mean(m["fitness"], axis=0).tolist() for label, m in results.items()}, indent=2) + "\n")
     if not quiet:
         print(md)
     return text

@@ -114,6 +114,8 @@ def test_replay_resumes_after_a_kill(uninterrupted, tmp_path):
     assert json.loads((b / "report.json").read_text()) == json.loads((a / "report.json").read_text())
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         run_propose(cfg, b, quiet=True)
+    with pytest.raises(ValueError, match="already finished all 3 generations"):
+        run_propose(None, b, resume=True, quiet=True)
 
 
 @pytest.mark.slow
