@@ -14,6 +14,7 @@ from typing import Sequence
 # One module per sub-command, in the order `mpo --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli.search",
+    "discovery.cli.propose",
     "discovery.cli.eval",
     "discovery.cli.plot",
     "discovery.cli.export",
