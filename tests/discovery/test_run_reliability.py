@@ -44,7 +44,9 @@ def one_program():
 
     def memo(engine, *args, **kwargs):
         program = {k: v for k, v in engine.cfg.items() if k not in ("name", "report")}  # keys it does not read
-        key = (json.dumps(program, sort_keys=True), args, tuple(sorted(kwargs.items())))
+        # x0 and the trust-region scale are arrays: keyed by their bytes
+        plain = {k: (None if v is None else np.asarray(v).tobytes()) for k, v in kwargs.items()}
+        key = (json.dumps(program, sort_keys=True), args, tuple(sorted(plain.items())))
         if key not in built:
             built[key] = orig(engine, *args, **kwargs)
         return built[key]

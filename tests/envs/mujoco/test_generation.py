@@ -130,4 +130,5 @@ def test_cli_make_refuses_existing_dir(tiny, capsys):
     root, _, _ = tiny
     rc = cli.main(["data", "make", "--task", "hopper", "--setting", "clean", "--out", str(root / "clean")])
     assert rc == 2
-    assert "already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "--force" in err
