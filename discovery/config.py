@@ -24,7 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # trust_region: null = one sigma for every coordinate, r = per-coordinate steps scaled so that a one-sigma
     # move changes the loss's gradient direction by about r (discovery/trust_region.py)
     "strategy": {"name": "cma_es", "population": 8, "sigma": 0.1, "control": True, "trust_region": None},
-    "loss": {"init": "sigmoid", "init_hparams": {}, "fields": None, "temporal": None},
+    # start_from: a finished run directory whose final loss is the start and the fixed point (a staged search:
+    # a subspace first, then the full vector from its result); then init and init_hparams are not used
+    "loss": {"init": "sigmoid", "init_hparams": {}, "fields": None, "temporal": None, "start_from": None},
     "inner": {"steps": 100, "batch_size": 32, "learning_rate": 1e-3, "max_grad_norm": 1.0},
     # MuJoCo: episodes per evaluation; text: sampled responses per held-out prompt, `prompts` of them
     # (episode_length must be null and greedy false for text datasets)

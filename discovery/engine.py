@@ -4,7 +4,10 @@ all build their runs here."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable
+
+import jax.numpy as jnp
 
 from discovery.config import make_config, resolve_path
 from discovery.inner import InnerConfig, InnerStages, make_inner, make_inner_stages
@@ -55,10 +58,21 @@ class Engine:
 
 
 def search_space(cfg: dict[str, Any]) -> SearchSpace:
-    """The config's search space: its fields and temporal slopes around the `loss.init` point."""
+    """The config's search space: its fields and temporal slopes around the `loss.init` point (or the final
+    loss of the `loss.start_from` run)."""
     loss = cfg["loss"]
     kwargs = {k: tuple(loss[k]) for k in ("fields", "temporal") if loss[k] is not None}
-    return SearchSpace(fixed=mpo_point(loss["init"], **loss["init_hparams"]), **kwargs)
+    fixed = (run_point(loss["start_from"]) if loss.get("start_from")
+             else mpo_point(loss["init"], **loss["init_hparams"]))
+    return SearchSpace(fixed=fixed, **kwargs)
+
+
+def run_point(run: str) -> MPOParams:
+    """The final loss of a finished run: its best.json vector in its own search space."""
+    path = resolve_path(run)
+    cfg = make_config(json.loads((path / "config.json").read_text()))
+    vector = json.loads((path / "best.json").read_text())["vector"]
+    return search_space(cfg).from_vector(jnp.asarray(vector, jnp.float32))
 
 
 def build_engine(cfg: dict[str, Any]) -> Engine:

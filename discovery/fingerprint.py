@@ -65,6 +65,11 @@ def digest(fp: dict[str, Any]) -> str:
 def make(cfg: dict[str, Any]) -> dict[str, Any]:
     """The fingerprint of a validated config: the config itself, its datasets' checksums and their digest."""
     fp: dict[str, Any] = {"format_version": FORMAT_VERSION, "config": cfg, "datasets": dataset_checksums(cfg)}
+    start = cfg["loss"].get("start_from")
+    if start:  # a staged search's start: an edited or re-run stage 1 must not silently change stage 2
+        from discovery.config import resolve_path
+
+        fp["start_from_best_sha256"] = hashlib.sha256((resolve_path(start) / "best.json").read_bytes()).hexdigest()
     fp["sha256"] = digest(fp)
     fp["changes"] = []
     return fp
@@ -118,6 +123,8 @@ def compare(recorded: dict[str, Any], fp: dict[str, Any], allow: Sequence[str] =
             if a != b:
                 problems.append(f"datasets[{i}] {fp['config']['datasets'][i]} changed on disk (checksum {a[:12]}... "
                                 f"-> {b[:12]}...)")
+    if recorded.get("start_from_best_sha256") != fp.get("start_from_best_sha256") and "loss.start_from" not in diff:
+        problems.append(f"loss.start_from {fp['config']['loss'].get('start_from')}: its best.json changed on disk")
     if problems:
         hint = ("; start a new run with --out" if not any(_is_safe(k) for k in refused)
                 else "; --allow-config-change KEY accepts " + ", ".join(SAFE_KEYS))

@@ -151,7 +151,8 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
     cfg = engine.cfg
     rep = cfg["report"]
     sel = result.get("selection")
-    start = f"start ({cfg['loss']['init']}{''.join(f':{k}={v}' for k, v in cfg['loss']['init_hparams'].items())})"
+    start = (f"start (the final loss of {cfg['loss']['start_from']})" if cfg["loss"].get("start_from") else
+             f"start ({cfg['loss']['init']}{''.join(f':{k}={v}' for k, v in cfg['loss']['init_hparams'].items())})")
     if sel is None:
         final = result["best_params"]
         entries: list[Entry] = [("discovered (best)", mpo_loss, final)]

@@ -29,6 +29,16 @@ class Loss(_Block):
     init_hparams: dict[str, float]
     fields: list[str] | None
     temporal: list[str] | None
+    start_from: str | None  # a finished run directory (see discovery/config.py DEFAULTS)
+
+    @field_validator("start_from")
+    @classmethod
+    def _run(cls, v: str | None) -> str | None:
+        from discovery.config import resolve_path
+
+        if v is not None and not all((resolve_path(v) / f).is_file() for f in ("config.json", "best.json")):
+            raise ValueError("null or a finished run directory (with config.json and best.json)")
+        return v
 
     @field_validator("init")
     @classmethod

@@ -22,6 +22,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trust": {"sigma": 0.1, "trust_region": 0.3, "fields": None, "temporal": None},
     "subspace": {"sigma": 0.1, "trust_region": 0.3, "fields": list(SUBSPACE_FIELDS),
                  "temporal": list(SUBSPACE_TEMPORAL)},
+    # the staged search's second stage: the full vector, from the final loss of the subspace search
+    "staged": {"sigma": 0.1, "trust_region": 0.3, "fields": None, "temporal": None, "after": "subspace"},
 }
 
 TARGETS = ("clean", "noisy-0.2", "noisy-0.3", "mixed-quality", "high-temperature")
@@ -35,7 +37,7 @@ class StudyPlan:
     targets: tuple[str, ...] = Field(default=TARGETS, min_length=1)
     variant: str = "subspace"  # the protocol of every target's search (chosen by the variant table)
     variant_setting: str = "noisy-0.3"  # where the variant table is measured
-    variants: tuple[str, ...] = ("isotropic", "trust", "subspace")
+    variants: tuple[str, ...] = ("isotropic", "trust", "subspace", "staged")
     # Sized for a 2-core CPU: 9 candidates (8 + the control) x 2 seeds x 8 generations = 144 inner runs of
     # 200 steps x 32 pairs per search, about 4 minutes here; the whole study fits in about 1.5 hours.
     population: int = Field(default=8, ge=2)

@@ -360,4 +360,5 @@ def noise_lines(variants: dict[str, dict[str, Any]], radius_file: Path) -> list[
 def _variant_words(name: str) -> str:
     v = VARIANTS[name]
     tr = "isotropic sigma" if v["trust_region"] is None else f"trust region r={v['trust_region']}"
-    return f"{tr}, {'full vector' if v['fields'] is None else 'subspace'}"
+    after = f", from the {v['after']} search's loss" if "after" in v else ""
+    return f"{tr}, {'full vector' if v['fields'] is None else 'subspace'}{after}"

@@ -62,8 +62,9 @@ def start_loss(start: str, panel: dict[str, Any]) -> str:
 
 
 def search_config(plan: StudyPlan, suite: SuitePlan, setting: str, tuned: dict[str, Any],
-                  variant: str, start_name: str) -> dict[str, Any]:
-    """The search of one target: the plan's budget, the variant's protocol, started at the tuned start."""
+                  variant: str, start_name: str, start_from: str | None = None) -> dict[str, Any]:
+    """The search of one target: the plan's budget, the variant's protocol, started at the tuned start (or,
+    for a second stage, at the final loss of the `start_from` run, trained at the start's learning rate)."""
     v = VARIANTS[variant]
     start = tuned[start_name]
     return make_config({
@@ -75,7 +76,7 @@ def search_config(plan: StudyPlan, suite: SuitePlan, setting: str, tuned: dict[s
         "strategy": {"name": "cma_es", "population": plan.population, "sigma": v["sigma"], "control": True,
                      "trust_region": v["trust_region"]},
         "loss": {"init": start_name, "init_hparams": {"beta": start["beta"]}, "fields": v["fields"],
-                 "temporal": v["temporal"]},
+                 "temporal": v["temporal"], "start_from": start_from},
         "inner": {"steps": suite.steps, "batch_size": suite.batch_size, "learning_rate": start["lr"],
                   "max_grad_norm": 1.0},
         "eval": {"episodes": plan.episodes},
@@ -86,7 +87,8 @@ def search_config(plan: StudyPlan, suite: SuitePlan, setting: str, tuned: dict[s
 def searched(run: Path, cfg: dict[str, Any], log: Log, trackers: Sequence[str] = ()) -> dict[str, Any]:
     """Run, resume or reuse the search in `run`; returns its best.json and log lines."""
     best = run / "best.json"
-    if (run / "config.json").exists() and json.loads((run / "config.json").read_text()) != cfg:
+    # compared after the defaults are filled in: a key added to the config since leaves old runs reusable
+    if (run / "config.json").exists() and make_config(json.loads((run / "config.json").read_text())) != cfg:
         raise ValueError(f"study: {run} holds a search with another config than this plan's; move it away "
                          "(or restore the plan it was made with)")
     if not best.exists():
@@ -134,13 +136,17 @@ def run_target(plan: StudyPlan, suite: SuitePlan, setting: str, variant: str, ou
     results/TASK__SETTING__VARIANT.json."""
     panel = suite_result(plan.task, setting, suite, suite_cache, log)
     start_name = start_loss(plan.start if start is None else start, panel)
-    cfg = search_config(plan, suite, setting, panel["tuned"], variant, start_name)
+    start_from = None
+    if "after" in VARIANTS[variant]:  # a second stage: the first stage's piece first (reused when finished)
+        first = run_target(plan, suite, setting, VARIANTS[variant]["after"], out, suite_cache, log, trackers, start)
+        start_from = tasks.repo_relative(out / "runs" / piece_name(plan.task, setting, first["variant"], start_name))
+    cfg = search_config(plan, suite, setting, panel["tuned"], variant, start_name, start_from)
     name = piece_name(plan.task, setting, variant, start_name)
     path = out / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         old = json.loads(path.read_text())
-        if old["config"] == cfg and old["suite_plan"] == suite.to_json() and old["checksum"] == panel["checksum"]:
+        if make_config(old["config"]) == cfg and old["suite_plan"] == suite.to_json() and old["checksum"] == panel["checksum"]:
             log(f"{plan.task}/{setting} [{variant}]: reusing {path}")
             return old
         log(f"{plan.task}/{setting} [{variant}]: {path} was made with another search config; recomputing")
@@ -163,7 +169,7 @@ def run_target(plan: StudyPlan, suite: SuitePlan, setting: str, variant: str, ou
     result = {
         "task": plan.task, "setting": setting, "variant": variant, "plan": plan.to_json(),
         "suite_plan": suite.to_json(), "dataset": panel["dataset"], "checksum": panel["checksum"],
-        "config": cfg, "run_dir": str(run), "best": s["best"], "log": s["log"],
+        "config": cfg, "run_dir": tasks.repo_relative(run), "best": s["best"], "log": s["log"],
         "start": {"loss": start_name, **panel["tuned"][start_name]}, "best_zoo": best_zoo,
         "tuned": panel["tuned"], "panel_test": panel["test"], "test": test,
         # the tuned losses re-scored in this program against the suite's own numbers on the same keys
