@@ -111,7 +111,9 @@ def test_a_killed_search_is_resumed_a_finished_one_reused_an_empty_one_restarted
         (out / "best.json").write_text(json.dumps({"vector": [0.5]}))
         (out / "log.jsonl").write_text(json.dumps({"generation": 0}) + "\n")
 
-    CFG = {"name": "x", "generations": 2}
+    from discovery.config import make_config
+
+    CFG = make_config({"name": "x", "generations": 2})
     monkeypatch.setattr(study_run, "run_search", fake_search)
     run = tmp_path / "run"
     # stopped before its first checkpoint: only config.json was written -> started again from scratch
