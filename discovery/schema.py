@@ -4,11 +4,14 @@ files, `--set` overrides, configs built in code and a resumed run's config.json,
 key, what it got and what is allowed."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from discovery.strategies import STRATEGIES
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class _Block(BaseModel):
@@ -34,9 +37,9 @@ class Loss(_Block):
     @field_validator("start_from")
     @classmethod
     def _run(cls, v: str | None) -> str | None:
-        from discovery.config import resolve_path
-
-        if v is not None and not all((resolve_path(v) / f).is_file() for f in ("config.json", "best.json")):
+        # as discovery.config.resolve_path (not imported: config imports this module)
+        path = Path(v) if v is not None and (Path(v).is_absolute() or Path(v).exists()) else REPO / str(v)
+        if v is not None and not all((path / f).is_file() for f in ("config.json", "best.json")):
             raise ValueError("null or a finished run directory (with config.json and best.json)")
         return v
 
