@@ -6,7 +6,9 @@ runs `mpo search SEARCH_ARGS` as the real command (discovery.cli.main() on sys.a
 and sends itself SIGNAL (KILL or INT) at POINT, printing "mpo-fault: POINT" to stderr first. The same hooks
 serve the in-process tests (`install`). POINT is one of
   engine           before the datasets are loaded (before the run directory is made)
-  compile[:S]      during the first XLA compile: at its start, or S seconds into it (from a timer thread)
+  compile          as the first XLA compile starts (from the thread that compiles)
+  compiling:S      S seconds into the first trace-and-compile of the generation program (a timer thread);
+                   the line printed says whether it was still running ("compile running: True")
   generation:G     generation G computed, before its log line
   log:G            after generation G's log line, before its checkpoint
   checkpoint:G     inside the checkpoint write of generation G (orbax's write started, not committed)
@@ -27,15 +29,15 @@ START = time.monotonic()
 SIGNALS = {"KILL": signal.SIGKILL, "INT": signal.SIGINT}
 
 
-def firing(signum: int, point: str) -> Callable[[], None]:
-    def fire() -> None:  # the time is CLOCK_MONOTONIC, the same clock in every process of the machine
-        print(f"mpo-fault: {point} at {time.monotonic():.3f}", file=sys.stderr, flush=True)
+def firing(signum: int, point: str) -> Callable[..., None]:
+    def fire(note: str = "") -> None:  # the time is CLOCK_MONOTONIC, the same clock in every process of the machine
+        print(f"mpo-fault: {point} at {time.monotonic():.3f}{note}", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signum)
 
     return fire
 
 
-def install(setattr_: Callable[[Any, str, Any], None], point: str, fire: Callable[[], None]) -> None:
+def install(setattr_: Callable[[Any, str, Any], None], point: str, fire: Callable[..., None]) -> None:
     """Patch the moment `point` to call `fire()` once; `setattr_(obj, name, value)` is monkeypatch.setattr
     (in-process tests) or plain setattr (a process of its own)."""
     name, _, arg = point.partition(":")
@@ -46,16 +48,17 @@ def install(setattr_: Callable[[Any, str, Any], None], point: str, fire: Callabl
     import orbax.checkpoint as ocp
 
     import discovery.checkpoint as ckpt
+    import discovery.interrupt as interrupt
     import discovery.run_dir as rd
     import discovery.search as search
 
-    at = int(arg) if arg and name != "compile" else None
+    at = int(arg) if arg and name != "compiling" else None
     done = [False]
 
-    def once() -> None:
+    def once(*note: str) -> None:
         if not done[0]:
             done[0] = True
-            fire()
+            fire(*note)
 
     if name == "engine":
         orig_build = search.build_engine
@@ -64,13 +67,27 @@ def install(setattr_: Callable[[Any, str, Any], None], point: str, fire: Callabl
         orig_compile = jax.stages.Lowered.compile
 
         def compile_(self, *a, **k):
-            if arg:  # SECONDS into the compile, from a timer thread
-                threading.Timer(float(arg), once).start()
-            else:  # at its start, from the thread that compiles
-                once()
+            once()
             return orig_compile(self, *a, **k)
 
         setattr_(jax.stages.Lowered, "compile", compile_)
+    elif name == "compiling":
+        orig_call = interrupt.call
+        calls = [0]
+        running = [False]
+
+        def call(fn):  # the search's first interrupt.call is the trace and compile of its generation
+            calls[0] += 1
+            if calls[0] > 1:
+                return orig_call(fn)
+            running[0] = True
+            threading.Timer(float(arg), lambda: once(f" (compile running: {running[0]})")).start()
+            try:
+                return orig_call(fn)
+            finally:
+                running[0] = False
+
+        setattr_(interrupt, "call", call)
     elif name == "generation":
         orig_bookkeep = search._bookkeep
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from discovery.outputs import add_force_flag, check_dir, check_files
 
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="MuJoCo diagnostic suite: tasks, experts, preference datasets")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")

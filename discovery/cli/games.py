@@ -18,8 +18,8 @@ from discovery.magnetic.exact import (
 )
 from discovery.magnetic.report import checkpoints_for, dg_table, plot_dg_curves
 from discovery.magnetic.sampled import SAMPLED_ALGORITHMS, SampledConfig, run_sampled
-from envs.games import GAME_FAMILIES, make_games, nash_lp
 from discovery.outputs import add_force_flag, check_dir, write_text
+from envs.games import GAME_FAMILIES, make_games, nash_lp
 from envs.runtime import versions
 
 
