@@ -126,8 +126,9 @@ def compare(recorded: dict[str, Any], fp: dict[str, Any], allow: Sequence[str] =
     if recorded.get("start_from_best_sha256") != fp.get("start_from_best_sha256") and "loss.start_from" not in diff:
         problems.append(f"loss.start_from {fp['config']['loss'].get('start_from')}: its best.json changed on disk")
     if problems:
-        hint = ("; start a new run with --out" if not any(_is_safe(k) for k in refused)
-                else "; --allow-config-change KEY accepts " + ", ".join(SAFE_KEYS))
+        only_safe = refused and len(problems) == len(refused) and all(_is_safe(k) for k in refused)
+        hint = ("; --allow-config-change KEY accepts " + ", ".join(SAFE_KEYS) if only_safe
+                else "; start a new run with --out")
         raise ResumeMismatch(f"--resume: the run was made with another config or data: {'; '.join(problems)}{hint}")
     return diff
 

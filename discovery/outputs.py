@@ -78,7 +78,7 @@ def check_dir(path: Path | str, force: bool, flag: str = "--out", contents: Iter
         names = list(contents)
         clash = [n for n in names if (path / n).exists()] if names else [p.name for p in path.iterdir()]
         if clash:
-            raise FileExistsError(f"{flag}: {path} is not empty ({', '.join(sorted(clash)[:5])}"
+            raise FileExistsError(f"{flag}: {path} already exists and is not empty ({', '.join(sorted(clash)[:5])}"
                                   f"{', ...' if len(clash) > 5 else ''}); pass --force to overwrite")
     return path
 

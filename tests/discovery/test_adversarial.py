@@ -359,9 +359,9 @@ OUTPUTS = [
     ("robustness-json-exists", lambda w: ["robustness", "--losses", "sigmoid", "--out", "out/rob.md"],
      "out/rob.json already exists"),
     ("games-out-file", lambda w: ["games", "run", "--out", "out/a_file"], "--out: out/a_file exists and is not a directory"),
-    ("games-out-busy", lambda w: ["games", "run", "--out", "out/games"], "--out: out/games is not empty (dg_table.md)"),
+    ("games-out-busy", lambda w: ["games", "run", "--out", "out/games"], "--out: out/games already exists and is not empty (dg_table.md)"),
     ("data-make-busy", lambda w: ["data", "make", "--task", "text", "--setting", "noisy", "--out", DATA],
-     "--out: data/tiny is not empty"),
+     "--out: data/tiny already exists and is not empty"),
     ("data-show-png-exists", lambda w: ["data", "show", DATA, "--png", "out/shapes.png"], "--png: out/shapes.png already exists"),
     ("suite-png-exists", lambda w: ["data", "suite", "--out", "out/suite.md"], "out/suite.png already exists"),
 ]
