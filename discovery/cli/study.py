@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from discovery.config import REPO
+from discovery.outputs import add_force_flag, check_dir, check_files
 
 OUT = REPO / "experiments" / "reports" / "study"
 SUITE_CACHE = REPO / "experiments" / "reports" / "suite_runs"
@@ -32,6 +33,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--log", action="append", choices=("tensorboard", "wandb"), default=[],
                     help="also log every search's generations to TensorBoard or Weights & Biases (when installed)")
     ap.add_argument("--notes", type=Path, help="markdown placed at the top of the report (the reading of the numbers)")
+    add_force_flag(ap, "replace an existing --report, its .json and its figures (finished pieces are always reused; "
+                   "alias --overwrite)")
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -60,6 +63,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.variant:
         fields["variant"] = args.variant
     plan, suite = study_plan(**fields), suite_plan(**suite_fields)  # validated before any work
+    if args.stage in ("report", "all"):  # the report's files are checked before hours of searching, not after
+        figures = args.report.parent / "discovery"
+        check_files([args.report, args.report.with_suffix(".json"),
+                     *(figures / f for f in ("curves.png", "scores.png", "transfer.png")),
+                     *(figures / f"shape_{s}.png" for s in plan.targets)], args.force, flag="--report")
+    if args.stage != "report":
+        check_dir(args.out, force=True)  # the study directory is resumed into: only a file or read-only is refused
     runtime.enable_compilation_cache()
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:7.0f} s] {s}", flush=True)  # noqa: E731

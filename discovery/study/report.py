@@ -216,6 +216,9 @@ def load_pieces(plan: StudyPlan, out: Path) -> tuple[dict[str, Any], dict[str, A
 def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache: Path, report: Path,
                        log: Log = print, command: str = "mpo study", intro: str = "") -> dict[str, Any]:
     variants, targets, transfer = load_pieces(plan, out)
+    if not (variants or targets or transfer):
+        raise FileNotFoundError(f"--out {out}: no finished study piece (results/*.json, transfer/*.json) of this plan "
+                                "to report; run `mpo study --stage targets` (or all) first")
     fig_dir = report.parent / "discovery"
     fig_dir.mkdir(parents=True, exist_ok=True)
     where = out.relative_to(REPO) if out.is_relative_to(REPO) else out

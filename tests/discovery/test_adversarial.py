@@ -364,6 +364,12 @@ OUTPUTS = [
      "--out: data/tiny already exists and is not empty"),
     ("data-show-png-exists", lambda w: ["data", "show", DATA, "--png", "out/shapes.png"], "--png: out/shapes.png already exists"),
     ("suite-png-exists", lambda w: ["data", "suite", "--out", "out/suite.md"], "out/suite.png already exists"),
+    ("study-report-json-exists", lambda w: ["study", "--stage", "report", "--report", "out/rob.md"],
+     "--report: out/rob.json already exists"),
+    ("study-out-file", lambda w: ["study", "--stage", "targets", "--out", "out/a_file"],
+     "--out: out/a_file exists and is not a directory"),
+    ("study-report-no-pieces", lambda w: ["study", "--stage", "report", "--out", "out/busy", "--report", "new/d.md"],
+     "no finished study piece"),
 ]
 
 CASES = [*CONFIG, *DATASETS, *RUN_DIRS, *LOAD, *OUTPUTS]
