@@ -266,6 +266,7 @@ def _run_search(cfg: dict[str, Any] | None, out: Path, resume: bool, quiet: bool
             post["start"] = f"{line['control']:.2f}"
         bar.set_postfix(post)
     bar.close()
+    mngr.close()
     for t in tracking:
         t.close()
 

@@ -11,6 +11,16 @@ import os
 import sys
 from typing import Sequence
 
+# jaxlib 0.9 logs "Loading XLA:CPU AOT result. Target machine feature +prefer-no-gather is not supported on the
+# host machine ... could lead to execution errors such as SIGILL" (C++ ERROR level, 2 lines per program) on
+# every hit of the persistent compilation cache, even for a program this same machine compiled: its loader
+# takes LLVM's tuning preferences for instruction-set features (jax-ml/jax#38445, openxla/xla#44565). The load
+# succeeds (measured here: a cached 300-matmul program loads in 0.46 s against 5.0 s to compile), and our cache
+# is keyed by host (envs/runtime.host_key), so the line is never true for it. jax reads the C++ log level once,
+# when it is imported, hence here, before any command imports it, and only when the user has not chosen one
+# (TF_CPP_MIN_LOG_LEVEL=0 shows every C++ log line again).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 # One module per sub-command, in the order `mpo --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "discovery.cli.search",

@@ -22,6 +22,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trust": {"sigma": 0.1, "trust_region": 0.3, "fields": None, "temporal": None},
     "subspace": {"sigma": 0.1, "trust_region": 0.3, "fields": list(SUBSPACE_FIELDS),
                  "temporal": list(SUBSPACE_TEMPORAL)},
+    # three coordinates (length normalization, scale, SFT weight): few enough that a generation's pooled
+    # evaluations can resolve differences (the notes' "what would change it", tested with 4x the seeds)
+    "small": {"sigma": 0.1, "trust_region": 0.3, "fields": ["lam", "log_beta", "w_sft"], "temporal": []},
     # the staged search's second stage: the full vector, from the final loss of the subspace search
     "staged": {"sigma": 0.1, "trust_region": 0.3, "fields": None, "temporal": None, "after": "subspace"},
 }

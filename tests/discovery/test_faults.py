@@ -172,7 +172,7 @@ def test_a_full_disk_during_a_search_is_one_line_and_the_run_resumes(small_disk,
     proc = start_or_resume(run)
     assert proc.returncode == 2, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("mpo: error: ") and "No space left on device" in last, last
+    assert last.startswith("mpo: error: ") and "No space left on device" in last, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "absl" not in proc.stderr, proc.stderr[-3000:]
     moved = tmp_path / "run"  # the user frees space (here: moves the run to a disk with room) and resumes
     shutil.copytree(run, moved, symlinks=True)

@@ -28,6 +28,8 @@ from discovery import run_dir as rd
 from discovery.cli import main
 from discovery.lock import RunLock, RunLocked
 from envs import runtime
+
+REPO = Path(__file__).resolve().parents[2]
 from tests.faulty_search import install
 from tests.helpers import REPO
 from tests.sharded_search import TINY
@@ -285,3 +287,21 @@ def test_the_compilation_cache_is_keyed_by_host(tmp_path, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
     c = runtime.enable_compilation_cache(tmp_path)
     assert len({a, b, c}) == 3
+
+
+def test_a_cache_hit_prints_no_false_machine_mismatch(tmp_path):
+    """jaxlib's false 'Target machine feature +prefer-no-gather is not supported' on a same-host cache hit: the
+    CLI (which imports jax after setting the C++ log level) prints nothing; the program still loads from the cache."""
+    script = ("import discovery.cli, sys, jax, jax.numpy as jnp\n"
+              "from envs import runtime\n"
+              f"runtime.enable_compilation_cache({str(tmp_path)!r})\n"
+              "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)\n"
+              "f = jax.jit(lambda x: jnp.tanh(x @ x.T).sum() + jnp.take(x, jnp.array([1, 0]), axis=0).sum())\n"
+              "print(float(f(jnp.ones((8, 8)))))\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO,
+                           timeout=120) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+    assert any(tmp_path.rglob("*-cache")), "the first process wrote no cache entry"
+    assert "Target machine feature" not in runs[1].stderr and "cpu_aot_loader" not in runs[1].stderr, runs[1].stderr
