@@ -64,7 +64,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         fields["variant"] = args.variant
     plan, suite = study_plan(**fields), suite_plan(**suite_fields)  # validated before any work
     if args.stage in ("report", "all"):  # the report's files are checked before hours of searching, not after
-        figures = args.report.parent / "discovery"
+        figures = args.report.parent / args.report.stem
         check_files([args.report, args.report.with_suffix(".json"),
                      *(figures / f for f in ("curves.png", "scores.png", "transfer.png")),
                      *(figures / f"shape_{s}.png" for s in plan.targets)], args.force, flag="--report")

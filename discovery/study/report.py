@@ -219,7 +219,7 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
     if not (variants or targets or transfer):
         raise FileNotFoundError(f"--out {out}: no finished study piece (results/*.json, transfer/*.json) of this plan "
                                 "to report; run `mpo study --stage targets` (or all) first")
-    fig_dir = report.parent / "discovery"
+    fig_dir = report.parent / report.stem  # discovery.md -> discovery/: another report keeps its own figures
     fig_dir.mkdir(parents=True, exist_ok=True)
     where = out.relative_to(REPO) if out.is_relative_to(REPO) else out
     L = ["# Discovery study", "", f"Produced by `{command}` (resumable; pieces under `{where}/`).", ""]
@@ -290,8 +290,8 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
                      f"{'yes' if win else 'no'} |")
         L += ["", f"**Goal (discovered beats the best tuned zoo loss, paired interval above 0, on >= 3 of 5 targets): "
               f"{wins} of {len(targets)} → {'met' if wins >= 3 else 'not met'}.**", "",
-              f"![fitness curves](discovery/{plot_curves(targets, fig_dir / 'curves.png').name})", "",
-              f"![test scores](discovery/{plot_scores(targets, fig_dir / 'scores.png').name})", ""]
+              f"![fitness curves]({fig_dir.name}/{plot_curves(targets, fig_dir / 'curves.png').name})", "",
+              f"![test scores]({fig_dir.name}/{plot_scores(targets, fig_dir / 'scores.png').name})", ""]
         summary["wins"] = wins
     if transfer and targets:
         origins = list(targets)
@@ -308,7 +308,7 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
         worse = [(origins[i], list(transfer)[j]) for i, j in held if m[i, j] + h[i, j] < 0]
         L += ["", f"Held-out cells: {len(held)}; significantly worse than tuned DPO there: {len(worse)}"
               + (" (" + "; ".join(f"{a} → {b}" for a, b in worse) + ")" if worse else "") + ".", "",
-              f"![transfer](discovery/{png.name})", ""]
+              f"![transfer]({fig_dir.name}/{png.name})", ""]
         summary["transfer"] = {"settings": list(transfer), "origins": origins, "mean": m.tolist(), "half": h.tolist(),
                                "worse": worse}
     for s, r in targets.items():
@@ -328,7 +328,7 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
             L.append(f"  - {a}: {score(r['test'][a]['fitness'])}; discovered − {a}: {fmt(*paired(disc, r['test'][a]['fitness']))}")
         L += [f"- pairing check: the tuned losses re-scored in the study's program differ from the suite's numbers by at "
               f"most {max(r['rescored_max_abs_diff'].values()):.2g} points per seed", "",
-              f"![shape](discovery/{png.name})", ""]
+              f"![shape]({fig_dir.name}/{png.name})", ""]
     L += ["## Environment", "", "```", json.dumps(versions(), indent=1), "```", ""]
     report.write_text("\n".join(L))
     report.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
