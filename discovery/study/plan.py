@@ -25,6 +25,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # three coordinates (length normalization, scale, SFT weight): few enough that a generation's pooled
     # evaluations can resolve differences (the notes' "what would change it", tested with 4x the seeds)
     "small": {"sigma": 0.1, "trust_region": 0.3, "fields": ["lam", "log_beta", "w_sft"], "temporal": []},
+    # the same three with a wide isotropic step (no trust region): can it travel lam 0 -> 1, DPO -> LN-DPO?
+    # (with the trust region, 8 generations from tuned DPO moved lam 0 -> 0.022)
+    "small-wide": {"sigma": 0.3, "trust_region": None, "fields": ["lam", "log_beta", "w_sft"], "temporal": []},
     # the staged search's second stage: the full vector, from the final loss of the subspace search
     "staged": {"sigma": 0.1, "trust_region": 0.3, "fields": None, "temporal": None, "after": "subspace"},
 }
