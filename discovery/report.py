@@ -125,6 +125,15 @@ def score_note(cfg: dict[str, Any], datasets: Sequence[Any]) -> str:
     return " ".join(notes)
 
 
+def start_note(cfg: dict[str, Any]) -> str:
+    """Which known loss the 'vs start' column is paired against (the quick search's start is DPO, named
+    `sigmoid` in the zoo as in TRL)."""
+    if cfg["loss"].get("start_from"):
+        return f" The 'vs start' column is paired against the final loss of {cfg['loss']['start_from']}."
+    spec = get_loss(cfg["loss"]["init"])
+    return f" The 'vs start' column is paired against the search's start, {spec.name}: {spec.citation}."
+
+
 def selection_lines(sel: dict[str, Any] | None) -> list[str]:
     """The final selection as a markdown section: every candidate's search-time and validation score."""
     if sel is None:
@@ -197,7 +206,7 @@ def write_report(out: Path, engine: Engine, result: dict[str, Any], quiet: bool 
         "",
         md_table,
         "",
-        score_note(cfg, engine.datasets) + " Intervals: 95% t over seeds.",
+        score_note(cfg, engine.datasets) + " Intervals: 95% t over seeds." + start_note(cfg),
         "",
         "![fitness](fitness.png)",
         "",

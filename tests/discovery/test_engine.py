@@ -20,24 +20,13 @@ from tests.sharded_search import (  # one tiny search for this file and test_sha
 runtime.enable_compilation_cache()
 
 
-def test_resumed_search_equals_uninterrupted(tmp_path):
+def test_a_search_compiles_one_program_loads_and_refuses_to_redo(tmp_path):
     cfg = load_config(None, TINY)
     full = run_search(cfg, tmp_path / "full", quiet=True, report=False)
     assert [line["generation"] for line in full["log"]] == [0, 1, 2, 3]
     # a second generation compiles nothing new: one program per generation, built once
     assert full["log"][0]["xla_compiles"] >= 1
     assert all(line["xla_compiles"] == 0 for line in full["log"][1:]), [l["xla_compiles"] for l in full["log"]]
-
-    part = run_search(cfg, tmp_path / "part", quiet=True, report=False, stop_after=2)
-    assert part["generation"] == 2 and not (tmp_path / "part" / "best.json").exists()
-    resumed = run_search(None, tmp_path / "part", resume=True, quiet=True, report=False)
-    assert resumed["generation"] == 4
-    for a, b in zip(jax.tree.leaves(resumed["best_params"]), jax.tree.leaves(full["best_params"])):
-        np.testing.assert_array_equal(a, b)
-    assert rd.without_timing(resumed["log"]) == rd.without_timing(full["log"])
-    assert resumed["best_fitness"] == full["best_fitness"]
-    assert json.loads((tmp_path / "part" / "best.json").read_text()) == json.loads(
-        (tmp_path / "full" / "best.json").read_text())
 
     loaded = discovery.load(tmp_path / "full")
     assert loaded.provenance["generation"] == full["best_generation"]
@@ -49,6 +38,24 @@ def test_resumed_search_equals_uninterrupted(tmp_path):
         run_search(cfg, tmp_path / "full", quiet=True, report=False)
     with pytest.raises(ValueError, match="already finished all 4 generations"):
         run_search(None, tmp_path / "full", resume=True, quiet=True, report=False)
+
+
+# Slow (88 s of the default suite): the default suite's resume equality is tests/discovery/test_run_reliability.py
+# (a kill's leftovers, a cut log, Ctrl-C at five moments, each resumed to the uninterrupted run's numbers).
+@pytest.mark.slow
+def test_resumed_search_equals_uninterrupted(tmp_path):
+    cfg = load_config(None, TINY)
+    full = run_search(cfg, tmp_path / "full", quiet=True, report=False)
+    part = run_search(cfg, tmp_path / "part", quiet=True, report=False, stop_after=2)
+    assert part["generation"] == 2 and not (tmp_path / "part" / "best.json").exists()
+    resumed = run_search(None, tmp_path / "part", resume=True, quiet=True, report=False)
+    assert resumed["generation"] == 4
+    for a, b in zip(jax.tree.leaves(resumed["best_params"]), jax.tree.leaves(full["best_params"])):
+        np.testing.assert_array_equal(a, b)
+    assert rd.without_timing(resumed["log"]) == rd.without_timing(full["log"])
+    assert resumed["best_fitness"] == full["best_fitness"]
+    assert json.loads((tmp_path / "part" / "best.json").read_text()) == json.loads(
+        (tmp_path / "full" / "best.json").read_text())
 
 
 def nan_when_gamma_positive(params, batch, tau):

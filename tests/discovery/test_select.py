@@ -71,3 +71,4 @@ def test_search_selects_on_validation_and_reports_on_test_seeds(tmp_path) -> Non
     assert "## Final selection" in report and f"TEST_STREAM={TEST_STREAM}" in report
     assert "| start (sigmoid) |" in report and "vs reference policy (no fine-tuning) (paired)" in report
     assert "\n| sigmoid |" not in report  # the baseline that is the start is not scored twice
+    assert "paired against the search's start, sigmoid: Rafailov et al. 2023" in report
