@@ -11,7 +11,7 @@ from discovery.schema import error_line
 
 # The staged search's first stage: the coefficients a DPO-like loss is most often tuned on (its scale beta,
 # length normalization, reference weight, the link's shape, an SFT term, a target margin) and the two
-# temporal slopes TA-MPO found useful; 14 coordinates instead of 54.
+# temporal slopes TA-MPO found useful; 14 coordinates instead of 53.
 SUBSPACE_FIELDS = ("lam", "c_ref", "log_beta", "gamma", "link_w", "w_sft")
 SUBSPACE_TEMPORAL = ("log_beta", "w_sft")
 

@@ -131,3 +131,24 @@ def test_a_killed_search_is_resumed_a_finished_one_reused_an_empty_one_restarted
     checkpoint.save(mngr, 1, {"generation": np.asarray(1, np.int32)})
     study_run.searched(run, CFG, lambda s: None)
     assert calls[-1] == (True, True)
+
+
+@pytest.mark.parametrize("variant", list(study_run.VARIANTS))
+def test_every_protocol_makes_a_valid_search_of_its_coordinates(variant, tiny) -> None:
+    """Each registered protocol's search config passes the schema and searches exactly its fields (the full
+    53-coordinate vector when it names none), with its step size and trust region."""
+    from discovery.engine import search_space
+
+    plan, suite = tiny
+    v = study_run.VARIANTS[variant]
+    tuned = {"sigmoid": {"beta": 0.1, "lr": 3e-3, "validation": 80.0}}
+    cfg = study_run.search_config(plan, suite, "clean", tuned, variant, "sigmoid")
+    assert cfg["strategy"]["sigma"] == v["sigma"] and cfg["strategy"]["trust_region"] == v["trust_region"]
+    assert cfg["inner"]["learning_rate"] == 3e-3 and cfg["loss"]["init_hparams"] == {"beta": 0.1}
+    names = search_space(cfg).names()
+    if v["fields"] is None:
+        assert len(names) == 53, len(names)
+    else:
+        base = {n.split(".")[1].split("[")[0] for n in names if n.startswith("base.")}
+        slope = {n.split(".")[1].split("[")[0] for n in names if n.startswith("slope.")}
+        assert base == set(v["fields"]) and slope == set(v["temporal"]), names
