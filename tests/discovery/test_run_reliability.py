@@ -305,3 +305,22 @@ def test_a_cache_hit_prints_no_false_machine_mismatch(tmp_path):
     assert runs[0].stdout == runs[1].stdout
     assert any(tmp_path.rglob("*-cache")), "the first process wrote no cache entry"
     assert "Target machine feature" not in runs[1].stderr and "cpu_aot_loader" not in runs[1].stderr, runs[1].stderr
+
+
+def test_only_orbax_closed_loop_noise_is_dropped_from_the_excepthooks(tmp_path, capsys, monkeypatch):
+    import threading
+
+    from discovery import checkpoint
+
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+    checkpoint.manager(tmp_path / "run").close()
+    capsys.readouterr()
+    sys.excepthook(RuntimeError, RuntimeError("Event loop is closed"), None)
+    for err in (RuntimeError("Event loop is closed"), ValueError("RESOURCE_EXHAUSTED: disk")):
+        t = threading.Thread(target=lambda err=err: (_ for _ in ()).throw(err))
+        t.start()
+        t.join()
+    sys.excepthook(ValueError, ValueError("a real error"), None)
+    err = capsys.readouterr().err
+    assert "Event loop is closed" not in err and "RESOURCE_EXHAUSTED: disk" in err and "a real error" in err, err
