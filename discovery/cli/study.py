@@ -64,10 +64,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         fields["variant"] = args.variant
     plan, suite = study_plan(**fields), suite_plan(**suite_fields)  # validated before any work
     if args.stage in ("report", "all"):  # the report's files are checked before hours of searching, not after
-        figures = args.report.parent / args.report.stem
-        check_files([args.report, args.report.with_suffix(".json"),
-                     *(figures / f for f in ("curves.png", "scores.png", "transfer.png")),
-                     *(figures / f"shape_{s}.png" for s in plan.targets)], args.force, flag="--report")
+        from discovery.study.report import report_outputs
+
+        check_files(report_outputs(plan, args.report), args.force, flag="--report")
     if args.stage != "report":
         check_dir(args.out, force=True)  # the study directory is resumed into: only a file or read-only is refused
     runtime.enable_compilation_cache()

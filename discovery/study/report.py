@@ -213,13 +213,32 @@ def load_pieces(plan: StudyPlan, out: Path) -> tuple[dict[str, Any], dict[str, A
             {k: v for k, v in transfer.items() if v})
 
 
+CURVES, SCORES, TRANSFER = "curves.png", "scores.png", "transfer.png"
+
+
+def figure_dir(report: Path) -> Path:
+    """A report's figures: a folder named after it (discovery.md -> discovery/), so reports keep their own."""
+    return report.parent / report.stem
+
+
+def shape_png(report: Path, setting: str) -> Path:
+    return figure_dir(report) / f"shape_{setting}.png"
+
+
+def report_outputs(plan: StudyPlan, report: Path) -> list[Path]:
+    """Every file `write_study_report` may write for `plan` (checked before a study starts)."""
+    figures = figure_dir(report)
+    return [report, report.with_suffix(".json"), *(figures / f for f in (CURVES, SCORES, TRANSFER)),
+            *(shape_png(report, s) for s in plan.targets)]
+
+
 def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache: Path, report: Path,
                        log: Log = print, command: str = "mpo study", intro: str = "") -> dict[str, Any]:
     variants, targets, transfer = load_pieces(plan, out)
     if not (variants or targets or transfer):
         raise FileNotFoundError(f"--out {out}: no finished study piece (results/*.json, transfer/*.json) of this plan "
                                 "to report; run `mpo study --stage targets` (or all) first")
-    fig_dir = report.parent / report.stem  # discovery.md -> discovery/: another report keeps its own figures
+    fig_dir = figure_dir(report)
     fig_dir.mkdir(parents=True, exist_ok=True)
     where = out.relative_to(REPO) if out.is_relative_to(REPO) else out
     L = ["# Discovery study", "", f"Produced by `{command}` (resumable; pieces under `{where}/`).", ""]
@@ -290,13 +309,13 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
                      f"{'yes' if win else 'no'} |")
         L += ["", f"**Goal (discovered beats the best tuned zoo loss, paired interval above 0, on >= 3 of 5 targets): "
               f"{wins} of {len(targets)} → {'met' if wins >= 3 else 'not met'}.**", "",
-              f"![fitness curves]({fig_dir.name}/{plot_curves(targets, fig_dir / 'curves.png').name})", "",
-              f"![test scores]({fig_dir.name}/{plot_scores(targets, fig_dir / 'scores.png').name})", ""]
+              f"![fitness curves]({fig_dir.name}/{plot_curves(targets, fig_dir / CURVES).name})", "",
+              f"![test scores]({fig_dir.name}/{plot_scores(targets, fig_dir / SCORES).name})", ""]
         summary["wins"] = wins
     if transfer and targets:
         origins = list(targets)
         m, h = transfer_matrix(transfer, origins)
-        png = plot_transfer(m, h, origins, list(transfer), fig_dir / "transfer.png")
+        png = plot_transfer(m, h, origins, list(transfer), fig_dir / TRANSFER)
         L += ["## Transfer: each discovered loss on every setting, no re-tuning, against tuned DPO there", "",
               "| found on \\ scored on | " + " | ".join(transfer) + " |", "|---|" + "---|" * len(transfer)]
         for i, o in enumerate(origins):
@@ -314,7 +333,7 @@ def write_study_report(plan: StudyPlan, suite: SuitePlan, out: Path, suite_cache
     for s, r in targets.items():
         start = mpo_point(r["start"]["loss"], beta=r["start"]["beta"])
         found = found_params(r["config"], r["best"])
-        png = plot_loss_shape(found, fig_dir / f"shape_{s}.png", label=f"found on {s}")
+        png = plot_loss_shape(found, shape_png(report, s), label=f"found on {s}")
         L += [f"## The loss found on {plan.task}/{s}", "",
               f"Chosen: {r['best']['chosen']} (validation {r['best']['validation_fitness']:.1f}; search-time "
               f"{'—' if r['best']['fitness_during_search'] is None else format(r['best']['fitness_during_search'], '.1f')}). "
