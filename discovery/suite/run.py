@@ -81,6 +81,8 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
     lines += [f"| {c['task']} | {c['claim']} | {c['measured']} | {'yes' if c['holds'] else '**no**'} |" for c in claims]
     if not_run:
         lines += ["", "Not run (their claims are not checked above): " + "; ".join(not_run) + "."]
+    if len(plan.panel) < 2:
+        lines += ["", f"The panel is one loss ({plan.panel[0]}): no setting's separation claim is checked."]
     lines += ["", f"![suite]({png.name})", ""]
     for task, res in results.items():
         lines += [f"## {task}", ""] + [setting_markdown(task, s, r) for s, r in res.items()]

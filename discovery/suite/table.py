@@ -98,18 +98,23 @@ def criteria(task: str, results: dict[str, dict[str, Any]], flip_settings: dict[
         if s in results:
             gains[eps] = paired(fitness(results[s], base), results[s]["test"][REFERENCE]["fitness"])
     if 0.0 in gains and len(gains) > 1:
-        seq = [gains[e][0] for e in sorted(gains)]
+        rates = sorted(gains)
+        seq = [gains[e][0] for e in rates]
         falls = all(b <= a for a, b in zip(seq, seq[1:]))
         drop = gains[0.0][0] - gains[0.3][0] if 0.3 in gains else float("nan")
         missing = [e for e in FLIP_RATES if e not in gains]
+        # Every setting scores on the same test seeds' keys, so the change from one flip rate to the next is a
+        # paired difference too: its interval says whether a step of the curve is measured at all.
+        steps = [f"{a} -> {b}: {m:+.1f} ± {h:.1f}" for a, b in zip(rates, rates[1:])
+                 for m, h in [paired(fitness(results[flip_settings[b]], base), fitness(results[flip_settings[a]], base))]]
         out.append({"task": task, "claim": f"noise matters: tuned {base}'s gain over the reference falls as the flip "
                     "rate grows 0 -> 0.4, and at 0.3 it is >= 10 points below its clean gain",
                     "measured": ", ".join(f"eps {e}: {g[0]:+.1f} ± {g[1]:.1f}" for e, g in sorted(gains.items()))
-                    + f"; clean - 0.3 = {drop:.1f}"
+                    + f"; clean - 0.3 = {drop:.1f}; paired steps {', '.join(steps)}"
                     + (f"; not checked: eps {', '.join(map(str, missing))} not run" if missing else ""),
                     "holds": bool(falls and drop >= 10 and not missing)})
     for s in separating:
-        if s in results:
+        if s in results and len(results[s]["tuned"]) >= 2:  # a panel of one loss has no pair to separate
             pairs = separated_pairs(results[s])
             top = f"{pairs[0][0]} > {pairs[0][1]} by {pairs[0][2]:.1f} ± {pairs[0][3]:.1f}" if pairs else "none"
             out.append({"task": task, "claim": f"{s} separates the panel: >= 2 tuned losses differ, paired interval "

@@ -51,6 +51,13 @@ def test_separated_pairs_and_the_noise_claim() -> None:
     claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", res, flips, ["noisy-0.3"])}
     assert claims["clean"]["holds"] and claims["noise matters"]["holds"]
     assert claims["noisy-0.3 separates the panel"]["holds"]
+    # each step of the curve is a paired difference on the shared test keys: here exactly the gains' steps
+    assert "paired steps 0.0 -> 0.1: -5.0 ± 0.0, 0.1 -> 0.2: -8.0 ± 0.0, 0.2 -> 0.3: -7.0 ± 0.0, 0.3 -> 0.4: -2.0 ± 0.0" \
+        in claims["noise matters"]["measured"]
+    # a panel of one loss has no pair to separate: its separation claim is not made (it would read "no")
+    one = {s: _result({"sigmoid": r["test"]["sigmoid"]["fitness"]}, ref, r["properties"]["flip_eps"]) for s, r in res.items()}
+    one_claims = [c["claim"] for c in criteria("hopper", one, flip_settings(one), ["noisy-0.3"])]
+    assert not any("separates" in c for c in one_claims) and any(c.startswith("noise matters") for c in one_claims)
     # the same data with a flat gain at 0.3: the noise claim must fail; and with a flip rate missing, too
     flat = dict(res, **{"noisy-0.3": _result({"sigmoid": list(np.add(ref, 25) + noise),
                                                "hinge": list(np.add(ref, 24) + noise)}, ref, 0.3)})
