@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
+from discovery.best_file import checked_vector, read_best
 from discovery.config import make_config, resolve_path
 from discovery.inner import InnerConfig, InnerStages, make_inner, make_inner_stages
 from envs.dataset_io import PreferenceDataset, load_dataset
@@ -71,8 +72,14 @@ def run_point(run: str) -> MPOParams:
     """The final loss of a finished run: its best.json vector in its own search space."""
     path = resolve_path(run)
     cfg = make_config(json.loads((path / "config.json").read_text()))
-    vector = json.loads((path / "best.json").read_text())["vector"]
-    return search_space(cfg).from_vector(jnp.asarray(vector, jnp.float32))
+    best_file = path / "best.json"
+    if not best_file.exists():
+        raise FileNotFoundError(f"loss.start_from: {best_file} does not exist (the first stage has not finished: "
+                                f"resume it with `mpo search --resume {path}`)")
+    space = search_space(cfg)
+    # Checked as `discovery.load` checks it, against the first stage's own space (its config.json may predate
+    # keys that load's strict schema requires, so its defaults are filled by make_config here).
+    return space.from_vector(jnp.asarray(checked_vector(best_file, read_best(best_file), space)))
 
 
 def build_engine(cfg: dict[str, Any]) -> Engine:

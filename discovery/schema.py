@@ -120,7 +120,8 @@ def error_line(err: dict[str, Any], prefix: str = "config: ") -> str:
     allowed = err["msg"].removeprefix("Value error, ")
     ctx = err.get("ctx") or {}
     plain = {"greater_than_equal": "an integer >= {ge}" if isinstance(ctx.get("ge"), int) else "a number >= {ge}",
-             "greater_than": "a number > {gt}", "less_than": "a number < {lt}", "too_short": "a non-empty list",
+             "greater_than": "a number > {gt}", "less_than": "a number < {lt}",
+             "too_short": "a non-empty list" if ctx.get("min_length", 1) == 1 else "a list of at least {min_length} items",
              "int_type": "an integer", "float_type": "a number", "finite_number": "a finite number", "bool_type": "true or false",
              "string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
              "literal_error": "one of {expected}"}

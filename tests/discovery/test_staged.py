@@ -19,7 +19,7 @@ def _stage_one(tmp_path):
     run.mkdir()
     (run / "config.json").write_text(json.dumps(cfg))
     beta, w_sft = np.log(0.25), 0.7
-    (run / "best.json").write_text(json.dumps({"generation": 3, "vector": [float(beta), w_sft],
+    (run / "best.json").write_text(json.dumps({"generation": 3, "fitness_during_search": 80.0, "vector": [float(beta), w_sft],
                                                "vector_names": space.names()}))
     return run
 
@@ -43,3 +43,22 @@ def test_the_second_stage_starts_at_the_first_stages_loss(tmp_path) -> None:
 def test_start_from_must_be_a_finished_run(tmp_path) -> None:
     with pytest.raises(ValueError, match="config: loss.start_from: got .*finished run directory"):
         make_config({"loss": {"start_from": str(tmp_path)}})
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"vector": [float("nan"), 0.7]}, "best.json: vector.0: got nan"),
+    ({"vector": [0.1]}, "best.json: 'vector' has 1 entries; the run's search space has 2"),
+    ({"vector": [50.0, 0.7]}, "best.json: 'vector' entry base.log_beta = 50 outside its box"),
+    ({"vector_names": ["a", "b"]}, "best.json: 'vector_names' do not match"),
+])
+def test_a_bad_first_stage_best_json_is_one_clear_error(tmp_path, edit, message) -> None:
+    # read with the checks of discovery.load, so a staged search never starts from an edited or corrupt loss
+    run = _stage_one(tmp_path)
+    best = json.loads((run / "best.json").read_text())
+    (run / "best.json").write_text(json.dumps({**best, **edit}))
+    with pytest.raises(ValueError) as err:
+        run_point(str(run))
+    assert message in str(err.value)
+    (run / "best.json").unlink()
+    with pytest.raises(FileNotFoundError, match="loss.start_from: .*best.json does not exist"):
+        run_point(str(run))

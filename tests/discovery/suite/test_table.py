@@ -70,6 +70,7 @@ def test_separated_pairs_and_the_noise_claim() -> None:
 
 @pytest.mark.parametrize("fields, message", [
     ({"panel": ("sigmoid", "exo_pair")}, "suite: panel: got ('sigmoid', 'exo_pair'); allowed: zoo losses that are MPO"),
+    ({"panel": ()}, "suite: panel: got (); allowed: a non-empty list"),
     ({"test_seeds": 1}, "suite: test_seeds: got 1; allowed: an integer >= 2"),
     ({"episodes": True}, "suite: episodes: got True; allowed: an integer"),
     ({"beta_scales": (0.0,)}, "suite: beta_scales: got (0.0,); allowed: values > 0"),
@@ -77,6 +78,7 @@ def test_separated_pairs_and_the_noise_claim() -> None:
     ({"bogus": 1}, "suite: unknown key 'bogus'"),
 ])
 def test_a_bad_plan_is_one_clear_error(fields, message) -> None:
+    assert suite_plan(panel=("sigmoid",)).panel == ("sigmoid",)  # one loss is a plan (a noise curve)
     with pytest.raises(ValueError) as err:
         suite_plan(**fields)
     assert str(err.value).startswith(message)
