@@ -76,9 +76,30 @@ def use_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
         raise RuntimeError(f"{flag}: jax's CPU backend is already initialized ({e})") from None
 
 
+# The instruction-set features XLA's CPU code generation depends on. Two machines that differ in them compile
+# different float arithmetic, and MJX rollouts amplify the difference: walker2d clean made by the same command
+# and seed on two of our machines gave different checksums (the pairs and the BC reference differ).
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu() -> str:
+    """The CPU model and which of CPU_FEATURES it has ('unknown' off Linux)."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return f"{model} ({' '.join(f for f in CPU_FEATURES if f in flags)})"
+
+
 def versions() -> dict[str, str]:
-    """Python, platform, jax devices and the installed version of every package in PACKAGES."""
-    out = {"python": sys.version.split()[0], "platform": platform.platform(),
+    """Python, platform, CPU, jax devices and the installed version of every package in PACKAGES."""
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu(),
            "devices": ", ".join(str(d) for d in jax.devices())}
     for name in PACKAGES:
         try:
