@@ -18,9 +18,9 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "evosax", "brax", "mujoco"
 DEFAULT_CACHE_DIR = Path(os.environ.get("MPO_JAX_CACHE", Path.home() / ".cache" / "mpo-discovery" / "jax"))
 
 
-def _cpu_description() -> str:
-    """CPU model and feature flags (Linux /proc/cpuinfo; elsewhere what the platform module reports)."""
-    model = flags = ""
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """CPU model and feature flags (Linux /proc/cpuinfo; elsewhere the platform module's model, no flags)."""
+    model, flags = "", ""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -29,10 +29,15 @@ def _cpu_description() -> str:
                 if key in ("model name", "Model", "cpu model") and not model:
                     model = value.strip()
                 elif key in ("flags", "Features") and not flags:
-                    flags = " ".join(sorted(value.split()))
+                    flags = value
     except OSError:
         pass
-    return f"{model or platform.processor()}|{flags}|{platform.machine()}"
+    return model or platform.processor(), frozenset(flags.split())
+
+
+def _cpu_description() -> str:
+    model, flags = cpu_info()
+    return f"{model}|{' '.join(sorted(flags))}|{platform.machine()}"
 
 
 def host_key() -> str:
@@ -76,25 +81,16 @@ def use_cpu_devices(n: int, flag: str = "--cpu-devices") -> None:
         raise RuntimeError(f"{flag}: jax's CPU backend is already initialized ({e})") from None
 
 
-# The instruction-set features XLA's CPU code generation depends on. Two machines that differ in them compile
-# different float arithmetic, and MJX rollouts amplify the difference: walker2d clean made by the same command
-# and seed on two of our machines gave different checksums (the pairs and the BC reference differ).
+# Instruction-set features XLA's CPU code generation uses, recorded so that two runs' machines can be told
+# apart: walker2d clean made by the same command, seed and code on two of our machines gave different
+# checksums (the pairs and the BC reference differ); a different CPU target is the likely cause (not isolated).
 CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
 
 
 def cpu() -> str:
-    """The CPU model and which of CPU_FEATURES it has ('unknown' off Linux)."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    return f"{model} ({' '.join(f for f in CPU_FEATURES if f in flags)})"
+    """The CPU model and which of CPU_FEATURES it has."""
+    model, flags = cpu_info()
+    return f"{model or 'unknown'} ({' '.join(f for f in CPU_FEATURES if f in flags)})"
 
 
 def versions() -> dict[str, str]:

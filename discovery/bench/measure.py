@@ -24,7 +24,7 @@ from discovery.config import load_config
 from discovery.engine import build_engine
 from discovery.inner import InnerConfig
 from discovery.population import make_population_eval
-from envs.runtime import versions
+from envs.runtime import cpu_info, versions
 from search_spaces.mpo import mpo_loss
 from search_spaces.search_space import params_to_unit, unit_to_params
 
@@ -239,13 +239,5 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict[str, 
 def machine() -> dict[str, Any]:
     import platform
 
-    model = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu_info()[0] or "unknown", "cores": os.cpu_count(), "platform": platform.platform(),
             "devices": [str(d) for d in jax.devices()], "backend": jax.default_backend()}
