@@ -163,6 +163,8 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--lrs", default=None, help="comma-separated learning rates")
     for flag in ("validation-seeds", "test-seeds", "episodes", "steps", "batch-size", "chunk", "seed"):
         q.add_argument(f"--{flag}", type=int, default=None)
+    q.add_argument("--task-steps", action="append", default=[], metavar="TASK=N",
+                   help="a task's own inner-run steps, e.g. walker2d=800 (repeatable; default: --steps for all)")
     q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
     q.add_argument("--skip-missing", action="store_true",
                    help="list settings whose dataset is not made as 'not run' in the report instead of failing")
@@ -254,12 +256,20 @@ def _cmd_suite(args: argparse.Namespace) -> int:
               "learning_rates": floats(args.lrs) if args.lrs else None,
               **{k: getattr(args, k) for k in ("validation_seeds", "test_seeds", "episodes", "steps", "batch_size",
                                                "chunk", "seed")}}
-    plan = suite_plan(**{k: v for k, v in fields.items() if v is not None})
+    fields = {k: v for k, v in fields.items() if v is not None}
+    plan = suite_plan(**fields)
     from envs.mujoco import tasks
     from envs.mujoco.settings import setting_names
 
     for t in args.task or ["hopper"]:
         tasks.get_task(t)  # unknown tasks: one error naming the known ones
+    task_plans = {}
+    for item in args.task_steps:
+        task, _, n = item.partition("=")
+        if task not in (args.task or ["hopper"]) or not n.strip().isdigit():
+            raise ValueError(f"--task-steps: got {item!r}; allowed: TASK=N with TASK one of the --task values "
+                             f"({', '.join(args.task or ['hopper'])}) and N a positive integer")
+        task_plans[task] = suite_plan(**{**fields, "steps": int(n)})
     bad = [s for s in args.settings.split(",") if s not in setting_names()]
     if bad:
         raise ValueError(f"--settings: unknown setting(s) {', '.join(bad)}; allowed: {', '.join(setting_names())}")
@@ -277,9 +287,11 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     cache = args.cache or out.with_name(out.stem + "_runs")
     t0 = time.time()
-    results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True))
+    results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True),
+                        task_plans=task_plans)
     not_run = [f"{t}/{s} (no dataset at {tasks.repo_relative(d)})" for t, s, d in missing] if args.skip_missing else []
-    summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run)
+    summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run,
+                           task_plans)
     for c in summary["claims"]:
         print(f"{c['task']}: {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['claim']} -- {c['measured']}")
     print(f"wrote {out}, {out.with_suffix('.json')} and {out.with_suffix('.png')}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from discovery import strict_json
 from discovery.suite.evaluate import run_setting
@@ -25,22 +25,25 @@ def _checksum(dataset: Path) -> str:
 
 
 def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
-              log: Callable[[str], None] = print) -> dict[str, dict[str, dict[str, Any]]]:
-    """specs: (task, setting, dataset dir). Returns {task: {setting: result}}."""
+              log: Callable[[str], None] = print,
+              task_plans: Mapping[str, SuitePlan] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """specs: (task, setting, dataset dir); task_plans: a task's own plan where it differs from `plan` (e.g. a
+    larger inner budget). Returns {task: {setting: result}}."""
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for task, setting, dataset in specs:
+        plan_t = (task_plans or {}).get(task, plan)
         path = cache / f"{task}__{setting}.json"
         checksum = _checksum(dataset)
         if path.exists():
             old = json.loads(path.read_text())
-            if old.get("plan") == plan.to_json() and old.get("checksum") == checksum:
+            if old.get("plan") == plan_t.to_json() and old.get("checksum") == checksum:
                 log(f"{task}/{setting}: reusing {path}")
                 results.setdefault(task, {})[setting] = old
                 continue
             log(f"{task}/{setting}: {path} was made with another plan or dataset; recomputing")
         log(f"{task}/{setting}: {dataset}")
-        r = run_setting(tasks.repo_relative(dataset), plan, log)
+        r = run_setting(tasks.repo_relative(dataset), plan_t, log)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(r) + "\n")
         os.replace(tmp, path)  # a kill never leaves a half-written result behind
@@ -62,7 +65,8 @@ def flip_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
 
 
 def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan, out: Path, command: str,
-                 intro: str = "", not_run: list[str] = ()) -> dict[str, Any]:
+                 intro: str = "", not_run: list[str] = (),
+                 task_plans: Mapping[str, SuitePlan] | None = None) -> dict[str, Any]:
     claims = []
     for task, res in results.items():
         flips = flip_settings(res)
@@ -76,8 +80,12 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
               f"then scored on {plan.test_seeds} test seeds x {plan.episodes} episodes ({plan.steps} steps x "
               f"{plan.batch_size} pairs). Every loss and the reference share the test seeds' evaluation keys, so "
               "differences are paired: mean ± 95% t-interval over test seeds; * marks an interval excluding 0. "
-              "The normalized score is 100 * (R - R_random) / (R_expert - R_random).", "",
-              "## Claims, checked", "", "| task | claim | measured | holds |", "|---|---|---|---|"]
+              "The normalized score is 100 * (R - R_random) / (R_expert - R_random).", ""]
+    for task, p in (task_plans or {}).items():
+        changed = {k: v for k, v in p.to_json().items() if v != plan.to_json()[k]}
+        if changed:
+            lines += [f"{task} has its own plan: " + ", ".join(f"{k} {v}" for k, v in changed.items()) + ".", ""]
+    lines += ["## Claims, checked", "", "| task | claim | measured | holds |", "|---|---|---|---|"]
     lines += [f"| {c['task']} | {c['claim']} | {c['measured']} | {'yes' if c['holds'] else '**no**'} |" for c in claims]
     if not_run:
         lines += ["", "Not run (their claims are not checked above): " + "; ".join(not_run) + "."]
@@ -88,7 +96,8 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
         lines += [f"## {task}", ""] + [setting_markdown(task, s, r) for s, r in res.items()]
     lines += ["## Environment", "", "```", json.dumps(versions(), indent=1), "```", ""]
     out.write_text("\n".join(lines))
-    summary = {"command": command, "plan": plan.to_json(), "claims": claims, "not_run": list(not_run),
+    summary = {"command": command, "plan": plan.to_json(),
+               "task_plans": {t: p.to_json() for t, p in (task_plans or {}).items()}, "claims": claims, "not_run": list(not_run),
                "results": results}
     strict_json.write(out.with_suffix(".json"), summary, indent=1)
     return summary

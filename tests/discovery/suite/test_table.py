@@ -2,12 +2,14 @@
 paired intervals, separated pairs, the noise claim."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from discovery.suite.evaluate import choose, grid_cells
 from discovery.suite.plan import SuitePlan, suite_plan
-from discovery.suite.run import flip_settings
+from discovery.suite.run import flip_settings, run_suite, write_report
 from discovery.suite.table import criteria, paired, separated_pairs
 
 
@@ -85,3 +87,39 @@ def test_a_bad_plan_is_one_clear_error(fields, message) -> None:
     with pytest.raises(ValueError) as err:
         suite_plan(**fields)
     assert str(err.value).startswith(message)
+
+
+def test_a_task_with_its_own_plan_reuses_only_results_of_that_plan(tmp_path) -> None:
+    """--task-steps: a task's cached setting is reused under its own plan and named in the report; a result
+    cached under the shared plan is not taken for it (the logged line says it is recomputed)."""
+    plan, long = suite_plan(panel=("sigmoid", "hinge")), suite_plan(panel=("sigmoid", "hinge"), steps=800)
+    ref = [50.0 + i for i in range(4)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps({"checksum": "abc"}))
+    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
+    r.update(plan=long.to_json(), checksum="abc", dataset="data", seeds={"validation": "v", "test": "t"},
+             seconds={"total": 1.0})
+    for name in ("sigmoid", "hinge"):
+        r["test"][name].update(kl=[0.1] * 4, nan=[0] * 4)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "walker2d__clean.json").write_text(json.dumps(r))
+    logged: list[str] = []
+    out = run_suite([("walker2d", "clean", tmp_path / "data")], plan, tmp_path / "cache", logged.append,
+                    task_plans={"walker2d": long})
+    assert out["walker2d"]["clean"]["plan"]["steps"] == 800 and logged == [
+        f"walker2d/clean: reusing {tmp_path / 'cache' / 'walker2d__clean.json'}"]
+    summary = write_report(out, plan, tmp_path / "suite.md", "mpo data suite", task_plans={"walker2d": long})
+    text = (tmp_path / "suite.md").read_text()
+    assert "walker2d has its own plan: steps 800." in text and "inner runs of 800 steps x 32 pairs" in text
+    assert summary["task_plans"]["walker2d"]["steps"] == 800
+
+    class Recomputes(Exception):
+        pass
+
+    def stop_at_recompute(msg: str) -> None:
+        if msg.endswith("recomputing"):
+            raise Recomputes(msg)
+
+    # the same cache under the shared plan (200 steps) is stale for walker2d: it would be recomputed
+    with pytest.raises(Recomputes, match="was made with another plan or dataset"):
+        run_suite([("walker2d", "clean", tmp_path / "data")], plan, tmp_path / "cache", stop_at_recompute)
