@@ -22,6 +22,7 @@ import numpy as np
 
 from envs import pytree_io
 from envs.mujoco import rollout, tasks
+from envs.mujoco.quiet_mjx import import_mjx
 from envs.runtime import versions
 
 EXPERTS_NPZ = "experts.npz"
@@ -53,6 +54,7 @@ class PPOConfig:
 
 
 def _networks(obs_size: int, action_size: int, policy_hidden: tuple[int, ...], value_hidden: tuple[int, ...]):
+    import_mjx()
     from brax.training.acme import running_statistics
     from brax.training.agents.ppo import networks as ppo_networks
 
@@ -67,6 +69,7 @@ def _networks(obs_size: int, action_size: int, policy_hidden: tuple[int, ...], v
 
 def _template(obs_size: int, action_size: int, policy_hidden: tuple[int, ...]) -> tuple[Any, Any]:
     """(normalizer, policy) parameter pytree with the right structure, used to restore checkpoints."""
+    import_mjx()
     from brax.training.acme import running_statistics, specs
 
     nets = _networks(obs_size, action_size, policy_hidden, (1,))
@@ -119,6 +122,7 @@ class Experts:
 def expert_action_fn(obs_size: int, action_size: int, policy_hidden: tuple[int, ...],
                      deterministic: bool) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
     """Cached so that programs built from it are traced once per process (tracing MJX code is slow)."""
+    import_mjx()
     from brax.training.agents.ppo import networks as ppo_networks
 
     nets = _networks(obs_size, action_size, policy_hidden, (1,))
@@ -179,6 +183,7 @@ def train_experts(
     best checkpoint's return becomes the task's expert return in the registry (tasks.json); off by
     default so that trial runs never move the normalized-score scale.
     """
+    import_mjx()
     from brax.training.agents.ppo import train as ppo
 
     out_dir = Path(out_dir)
@@ -285,6 +290,7 @@ def train_experts(
 
 
 def _networks_factory(obs_size, action_size, preprocess_observations_fn, policy_hidden, value_hidden):
+    import_mjx()
     from brax.training.agents.ppo import networks as ppo_networks
 
     return ppo_networks.make_ppo_networks(

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from envs.mujoco.quiet_mjx import import_mjx
+
 BACKEND = "mjx"
 # One episode length for the whole suite: long enough for several hopper hops, short enough that the
 # engine can roll out thousands of fine-tuned policies on a CPU. Recorded in every manifest.
@@ -94,6 +96,7 @@ def make_env(name: str) -> Any:
 
 def build_env(name: str, ls_iterations: int | None = None) -> Any:
     """A new environment; `ls_iterations` caps MJX's line search (None: the model's own setting)."""
+    import_mjx()
     import brax.envs
 
     _check_name(name)

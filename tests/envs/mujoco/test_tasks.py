@@ -86,3 +86,14 @@ def test_hopper_line_search_cap_leaves_trajectories_bit_identical():
     rows = check("hopper", [tasks.LS_ITERATIONS["hopper"]], episodes=16, steps=200, seed=3)
     assert [r["cap"] for r in rows] == [50, tasks.LS_ITERATIONS["hopper"]]
     assert rows[1]["identical"], rows[1]
+
+
+def test_building_a_task_prints_no_warp_lines() -> None:
+    """mujoco.mjx prints "Failed to import warp" on CPU; our import of it (envs/mujoco/quiet_mjx.py) keeps
+    that out of the CLI's stdout. A fresh interpreter, since the import happens once per process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from envs.mujoco import tasks; tasks.build_env('hopper'); print('built')"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["built"], out.stdout
