@@ -165,6 +165,8 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
         q.add_argument(f"--{flag}", type=int, default=None)
     q.add_argument("--task-steps", action="append", default=[], metavar="TASK=N",
                    help="a task's own inner-run steps, e.g. walker2d=800 (repeatable; default: --steps for all)")
+    q.add_argument("--cached-only", action="store_true",
+                   help="compute nothing: report the settings cached under this plan, list the others as not run")
     q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
     q.add_argument("--skip-missing", action="store_true",
                    help="list settings whose dataset is not made as 'not run' in the report instead of failing")
@@ -288,8 +290,10 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     cache = args.cache or out.with_name(out.stem + "_runs")
     t0 = time.time()
     results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True),
-                        task_plans=task_plans)
+                        task_plans=task_plans, compute=not args.cached_only)
     not_run = [f"{t}/{s} (no dataset at {tasks.repo_relative(d)})" for t, s, d in missing] if args.skip_missing else []
+    not_run += [f"{t}/{s} (no result under this plan in {cache} yet)" for t, s, _ in specs
+                if s not in results.get(t, {})]
     summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run,
                            task_plans)
     for c in summary["claims"]:

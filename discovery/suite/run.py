@@ -26,9 +26,11 @@ def _checksum(dataset: Path) -> str:
 
 def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
               log: Callable[[str], None] = print,
-              task_plans: Mapping[str, SuitePlan] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+              task_plans: Mapping[str, SuitePlan] | None = None,
+              compute: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
     """specs: (task, setting, dataset dir); task_plans: a task's own plan where it differs from `plan` (e.g. a
-    larger inner budget). Returns {task: {setting: result}}."""
+    larger inner budget); compute False: only cached results (a report of a run still going elsewhere), a
+    setting without one is left out. Returns {task: {setting: result}}."""
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for task, setting, dataset in specs:
@@ -41,7 +43,10 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
                 log(f"{task}/{setting}: reusing {path}")
                 results.setdefault(task, {})[setting] = old
                 continue
-            log(f"{task}/{setting}: {path} was made with another plan or dataset; recomputing")
+            log(f"{task}/{setting}: {path} was made with another plan or dataset; "
+                + ("recomputing" if compute else "left out"))
+        if not compute:
+            continue
         log(f"{task}/{setting}: {dataset}")
         r = run_setting(tasks.repo_relative(dataset), plan_t, log)
         tmp = path.with_suffix(".tmp")

@@ -123,3 +123,22 @@ def test_a_task_with_its_own_plan_reuses_only_results_of_that_plan(tmp_path) -> 
     # the same cache under the shared plan (200 steps) is stale for walker2d: it would be recomputed
     with pytest.raises(Recomputes, match="was made with another plan or dataset"):
         run_suite([("walker2d", "clean", tmp_path / "data")], plan, tmp_path / "cache", stop_at_recompute)
+
+
+def test_cached_only_reports_what_is_done_and_computes_nothing(tmp_path) -> None:
+    """--cached-only: a setting whose cached result was made under another plan, or that has none, is left out
+    (no inner run: the fake dataset would fail one), the others are returned."""
+    plan = suite_plan(panel=("sigmoid", "hinge"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps({"checksum": "abc"}))
+    ref = [50.0 + i for i in range(4)]
+    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
+    r.update(plan=plan.to_json(), checksum="abc")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "hopper__clean.json").write_text(json.dumps(r))
+    (tmp_path / "cache" / "hopper__noisy-0.3.json").write_text(json.dumps({**r, "checksum": "old"}))
+    specs = [("hopper", s, tmp_path / "data") for s in ("clean", "noisy-0.3", "noisy-0.1")]
+    logged: list[str] = []
+    out = run_suite(specs, plan, tmp_path / "cache", logged.append, compute=False)
+    assert list(out["hopper"]) == ["clean"]
+    assert any(line.endswith("another plan or dataset; left out") for line in logged)
