@@ -20,8 +20,8 @@ from discovery.cli import main
 REPORTS = Path(__file__).parent / "reports"
 REPORT = REPORTS / "suite.md"
 NOTES = REPORTS / "suite_notes.md"  # the written interpretation, placed after the report's header
-# walker2d's inner runs get 800 steps: at 200, its best tuned loss on clean gained +2.7 ± 4.4 (hinge; this
-# machine's data: +4.6 ± 6.1 on another's); at 800, +10.5 ± 4.5 (ipo_sum). Hopper keeps 200 (+29.9 there).
+# walker2d's inner runs get 800 steps: at 200, its best tuned loss on clean gained +4.6 ± 6.1 and +2.7 ± 4.4
+# (walker2d data made on two earlier machines); at 800, +10.5 ± 4.5 (ipo_sum). Hopper keeps 200 (+29.9).
 TASK_STEPS = {"walker2d": 800}
 
 
