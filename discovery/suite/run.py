@@ -102,7 +102,8 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
     lines += ["## Environment", "", "```", json.dumps(versions(), indent=1), "```", ""]
     out.write_text("\n".join(lines))
     summary = {"command": command, "plan": plan.to_json(),
-               "task_plans": {t: p.to_json() for t, p in (task_plans or {}).items()}, "claims": claims, "not_run": list(not_run),
+               "task_plans": {t: p.to_json() for t, p in (task_plans or {}).items()},
+               "claims": claims, "not_run": list(not_run),
                "results": results}
     strict_json.write(out.with_suffix(".json"), summary, indent=1)
     return summary

@@ -66,8 +66,8 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
     lines = [f"### {task} / {setting}", "",
              f"dataset `{result['dataset']}`; tuned on {result['plan']['validation_seeds']} validation seeds "
              f"({result['seeds']['validation']}), scored on {result['plan']['test_seeds']} test seeds "
-             f"({result['seeds']['test']}) x {result['plan']['episodes']} episodes; inner runs of {result['plan']['steps']} "
-             f"steps x {result['plan']['batch_size']} pairs; {result['seconds']['total']:.0f} s",
+             f"({result['seeds']['test']}) x {result['plan']['episodes']} episodes; inner runs of "
+             f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs; {result['seconds']['total']:.0f} s",
              "", f"| loss | tuned beta | tuned lr | validation | test score | vs reference | vs tuned {base} | KL | NaN |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in setting_rows(result):

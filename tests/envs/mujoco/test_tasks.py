@@ -94,6 +94,6 @@ def test_building_a_task_prints_no_warp_lines() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "from envs.mujoco import tasks; tasks.build_env('hopper'); print('built')"],
-                         capture_output=True, text=True, check=True)
+    code = "from envs.mujoco import tasks; tasks.build_env('hopper'); print('built')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["built"], out.stdout
