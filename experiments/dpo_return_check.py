@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -16,8 +17,22 @@ import numpy as np
 from discovery.config import make_config
 from discovery.engine import build_engine
 from discovery.report import evaluate_reference
+from envs.mujoco import tasks
 from envs.runtime import enable_compilation_cache
 from search_spaces.registry import get_loss
+
+
+def run_record(args: dict, manifest: dict) -> dict:
+    """The arguments as a committed report may hold them: no machine paths (the --json target is left out; a
+    dataset outside the repository is named by its manifest's command and checksum instead of its path)."""
+    rec = {k: v for k, v in args.items() if k != "json"}
+    inside = tasks.repo_relative(args["dataset"])
+    outside = Path(inside).is_absolute()
+    rec["dataset"] = None if outside else inside
+    command = manifest.get("command") or ""
+    if outside:  # the command's --out is that same machine path
+        command = command.replace(str(args["dataset"]), "DIR")
+    return {**rec, "dataset_checksum": manifest["checksum"], "dataset_command": command}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
           f"KL {float(np.mean(m['kl'])):.3f}  held-out acc {float(np.mean(m['heldout_accuracy'])):.3f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({**vars(args), "params": {k: float(v) for k, v in params.items()},
+            json.dump({**run_record(vars(args), engine.datasets[0].manifest), "params": {k: float(v) for k, v in params.items()},
                        "reference": ref.tolist(), "tuned": tuned.tolist(), "diff_mean": float(diff.mean()),
                        "diff_se": float(se), "kl": float(np.mean(m["kl"])),
                        "heldout_accuracy": float(np.mean(m["heldout_accuracy"]))}, f, indent=1)
