@@ -281,8 +281,11 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     root = args.data_root or tasks.DATA_DIR
     specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
     missing = [(t, s, d) for t, s, d in specs if not (d / "manifest.json").exists()]
-    if missing and args.skip_missing:
+    if missing and args.skip_missing and not args.cached_only:
         specs = [spec for spec in specs if spec not in missing]
+    if missing and args.cached_only:
+        print("not on this machine, reported from the cache where it holds a result under this plan: "
+              + ", ".join(f"{t}/{s}" for t, s, _ in missing))
     _setup_jax()
     from discovery.suite.run import run_suite, write_report
 
@@ -291,9 +294,11 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     t0 = time.time()
     results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True),
                         task_plans=task_plans, compute=not args.cached_only)
-    not_run = [f"{t}/{s} (no dataset at {tasks.repo_relative(d)})" for t, s, d in missing] if args.skip_missing else []
-    not_run += [f"{t}/{s} (no result under this plan in {cache} yet)" for t, s, _ in specs
-                if s not in results.get(t, {})]
+    done = {(t, s) for t, res in results.items() for s in res}
+    not_run = [f"{t}/{s} (no dataset at {tasks.repo_relative(d)})" for t, s, d in missing
+               if (t, s) not in done] if args.skip_missing or args.cached_only else []
+    not_run += [f"{t}/{s} (no result under this plan in {cache} yet)" for t, s, d in specs
+                if (t, s) not in done and (t, s, d) not in missing]
     summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run,
                            task_plans)
     for c in summary["claims"]:

@@ -30,18 +30,22 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
               compute: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
     """specs: (task, setting, dataset dir); task_plans: a task's own plan where it differs from `plan` (e.g. a
     larger inner budget); compute False: only cached results (a report of a run still going elsewhere), a
-    setting without one is left out. Returns {task: {setting: result}}."""
+    setting without one is left out, and a setting whose dataset is not on this machine is reported from its
+    cached result (marked `dataset_here: False`; the result names its data by checksum). Returns
+    {task: {setting: result}}."""
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for task, setting, dataset in specs:
         plan_t = (task_plans or {}).get(task, plan)
         path = cache / f"{task}__{setting}.json"
-        checksum = _checksum(dataset)
+        here = compute or (dataset / "manifest.json").exists()
+        checksum = _checksum(dataset) if here else None
         if path.exists():
             old = json.loads(path.read_text())
-            if old.get("plan") == plan_t.to_json() and old.get("checksum") == checksum:
-                log(f"{task}/{setting}: reusing {path}")
-                results.setdefault(task, {})[setting] = old
+            if old.get("plan") == plan_t.to_json() and (not here or old.get("checksum") == checksum):
+                log(f"{task}/{setting}: reusing {path}" + ("" if here else
+                    f" (dataset {dataset} not on this machine; the result's data: checksum {old.get('checksum')})"))
+                results.setdefault(task, {})[setting] = old if here else {**old, "dataset_here": False}
                 continue
             log(f"{task}/{setting}: {path} was made with another plan or dataset; "
                 + ("recomputing" if compute else "left out"))
@@ -94,6 +98,11 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
     lines += [f"| {c['task']} | {c['claim']} | {c['measured']} | {'yes' if c['holds'] else '**no**'} |" for c in claims]
     if not_run:
         lines += ["", "Not run (their claims are not checked above): " + "; ".join(not_run) + "."]
+    away = [f"{t}/{s} ({r.get('checksum', '?')[:8]})" for t, res in results.items() for s, r in res.items()
+            if r.get("dataset_here") is False]
+    if away:
+        lines += ["", "Reported from the cache, their datasets not on the machine that wrote this report (each "
+                  "result names its data by checksum, first 8 hex digits here): " + ", ".join(away) + "."]
     if len(plan.panel) < 2:
         lines += ["", f"The panel is one loss ({plan.panel[0]}): no setting's separation claim is checked."]
     lines += ["", f"![suite]({png.name})", ""]

@@ -142,3 +142,28 @@ def test_cached_only_reports_what_is_done_and_computes_nothing(tmp_path) -> None
     out = run_suite(specs, plan, tmp_path / "cache", logged.append, compute=False)
     assert list(out["hopper"]) == ["clean"]
     assert any(line.endswith("another plan or dataset; left out") for line in logged)
+
+
+def test_cached_only_reports_a_result_whose_dataset_is_not_on_this_machine(tmp_path) -> None:
+    """A fresh clone has no walker2d data: --cached-only reports the cached result under the plan, marked as
+    such in the report; a setting with neither dataset nor result is left out; computing still needs the data."""
+    plan = suite_plan(panel=("sigmoid", "hinge"))
+    ref = [50.0 + i for i in range(4)]
+    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
+    r.update(plan=plan.to_json(), checksum="eefb31f4abcd", dataset="data", seeds={"validation": "v", "test": "t"},
+             seconds={"total": 1.0})
+    for name in ("sigmoid", "hinge"):
+        r["test"][name].update(kl=[0.1] * 4, nan=[0] * 4)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "walker2d__clean.json").write_text(json.dumps(r))
+    specs = [("walker2d", s, tmp_path / "absent" / s) for s in ("clean", "noisy-0.1")]
+    logged: list[str] = []
+    out = run_suite(specs, plan, tmp_path / "cache", logged.append, compute=False)
+    assert list(out["walker2d"]) == ["clean"] and out["walker2d"]["clean"]["dataset_here"] is False
+    assert "not on this machine" in logged[0] and "eefb31f4abcd" in logged[0]
+    assert "dataset_here" not in json.loads((tmp_path / "cache" / "walker2d__clean.json").read_text())
+    write_report(out, plan, tmp_path / "suite.md", "mpo data suite")
+    assert "their datasets not on the machine that wrote this report" in (tmp_path / "suite.md").read_text()
+    assert "walker2d/clean (eefb31f4)" in (tmp_path / "suite.md").read_text()
+    with pytest.raises(FileNotFoundError, match="make it with"):
+        run_suite(specs, plan, tmp_path / "cache", logged.append)
