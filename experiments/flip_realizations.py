@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.dataset_io import array_sha256, combined_checksum, load_dataset
+from envs.mujoco import tasks
 
 
 def flipped_copy(src: Path, out: Path, eps: float, seed: int) -> dict:
@@ -42,6 +43,8 @@ def flipped_copy(src: Path, out: Path, eps: float, seed: int) -> dict:
     for name, a in pairs.items():
         manifest["arrays"][f"pairs.npz:{name}"]["sha256"] = array_sha256(a)
     manifest["checksum"] = combined_checksum({k: v["sha256"] for k, v in manifest["arrays"].items()})
+    manifest["command"] = (f"python -m experiments.flip_realizations --dataset {tasks.repo_relative(src)} --eps {eps} "
+                           f"--seeds {seed} --out {tasks.repo_relative(out.parent)}")
     manifest["derived_from"] = {"checksum": json.loads((src / "manifest.json").read_text())["checksum"],
                                 "extra_flip_eps": eps, "flip_seed": seed, "pairs_swapped": int(swap.sum())}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -23,6 +23,8 @@ def test_a_copy_swaps_the_drawn_pairs_and_nothing_else(tmp_path) -> None:
     np.testing.assert_allclose(b["p_chosen"][swap], 1.0 - a["p_chosen"][swap])
     np.testing.assert_array_equal(b["prompt_obs"], a["prompt_obs"])
     assert m["checksum"] != load_dataset(SRC).manifest["checksum"]
+    assert m["command"].startswith("python -m experiments.flip_realizations --dataset envs/data/hopper/clean-h25 "
+                                   "--eps 0.5 --seeds 1 --out ")
     with pytest.raises(FileExistsError, match="--out"):
         flipped_copy(SRC, tmp_path / "c", 0.5, seed=2)
     with pytest.raises(ValueError, match="eps"):
