@@ -89,20 +89,25 @@ def test_a_bad_plan_is_one_clear_error(fields, message) -> None:
     assert str(err.value).startswith(message)
 
 
+def _cache_walker2d_clean(cache, plan: SuitePlan, checksum: str) -> None:
+    """A complete cached result (everything the report reads) of walker2d/clean under `plan`."""
+    ref = [50.0 + i for i in range(4)]
+    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
+    r.update(plan=plan.to_json(), checksum=checksum, dataset="data", seeds={"validation": "v", "test": "t"},
+             seconds={"total": 1.0})
+    for name in ("sigmoid", "hinge"):
+        r["test"][name].update(kl=[0.1] * 4, nan=[0] * 4)
+    cache.mkdir()
+    (cache / "walker2d__clean.json").write_text(json.dumps(r))
+
+
 def test_a_task_with_its_own_plan_reuses_only_results_of_that_plan(tmp_path) -> None:
     """--task-steps: a task's cached setting is reused under its own plan and named in the report; a result
     cached under the shared plan is not taken for it (the logged line says it is recomputed)."""
     plan, long = suite_plan(panel=("sigmoid", "hinge")), suite_plan(panel=("sigmoid", "hinge"), steps=800)
-    ref = [50.0 + i for i in range(4)]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "manifest.json").write_text(json.dumps({"checksum": "abc"}))
-    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
-    r.update(plan=long.to_json(), checksum="abc", dataset="data", seeds={"validation": "v", "test": "t"},
-             seconds={"total": 1.0})
-    for name in ("sigmoid", "hinge"):
-        r["test"][name].update(kl=[0.1] * 4, nan=[0] * 4)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "walker2d__clean.json").write_text(json.dumps(r))
+    _cache_walker2d_clean(tmp_path / "cache", long, "abc")
     logged: list[str] = []
     out = run_suite([("walker2d", "clean", tmp_path / "data")], plan, tmp_path / "cache", logged.append,
                     task_plans={"walker2d": long})
@@ -148,14 +153,7 @@ def test_cached_only_reports_a_result_whose_dataset_is_not_on_this_machine(tmp_p
     """A fresh clone has no walker2d data: --cached-only reports the cached result under the plan, marked as
     such in the report; a setting with neither dataset nor result is left out; computing still needs the data."""
     plan = suite_plan(panel=("sigmoid", "hinge"))
-    ref = [50.0 + i for i in range(4)]
-    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
-    r.update(plan=plan.to_json(), checksum="eefb31f4abcd", dataset="data", seeds={"validation": "v", "test": "t"},
-             seconds={"total": 1.0})
-    for name in ("sigmoid", "hinge"):
-        r["test"][name].update(kl=[0.1] * 4, nan=[0] * 4)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "walker2d__clean.json").write_text(json.dumps(r))
+    _cache_walker2d_clean(tmp_path / "cache", plan, "eefb31f4abcd")
     specs = [("walker2d", s, tmp_path / "absent" / s) for s in ("clean", "noisy-0.1")]
     logged: list[str] = []
     out = run_suite(specs, plan, tmp_path / "cache", logged.append, compute=False)
