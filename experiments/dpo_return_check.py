@@ -30,8 +30,8 @@ def run_record(args: dict, manifest: dict) -> dict:
     outside = Path(inside).is_absolute()
     rec["dataset"] = None if outside else inside
     command = manifest.get("command") or ""
-    if outside:  # the command's --out is that same machine path
-        command = command.replace(str(args["dataset"]), "DIR")
+    if outside:  # the command's --out is that same machine path, or its parent (experiments/flip_realizations.py)
+        command = command.replace(str(args["dataset"]), "DIR").replace(str(Path(args["dataset"]).parent), "PARENT")
     return {**rec, "dataset_checksum": manifest["checksum"], "dataset_command": command}
 
 

@@ -14,3 +14,6 @@ def test_the_record_names_datasets_without_machine_paths(tmp_path) -> None:
     outside = run_record({"dataset": str(tmp_path / "w05"), "json": None},
                          {"checksum": "def", "command": f"mpo data make --eps 0.5 --out {tmp_path / 'w05'}"})
     assert outside == {"dataset": None, "dataset_checksum": "def", "dataset_command": "mpo data make --eps 0.5 --out DIR"}
+    copy = run_record({"dataset": str(tmp_path / "eps0.3-seed1"), "json": None},
+                      {"checksum": "f", "command": f"python -m experiments.flip_realizations --seeds 1 --out {tmp_path}"})
+    assert copy["dataset_command"] == "python -m experiments.flip_realizations --seeds 1 --out PARENT"
