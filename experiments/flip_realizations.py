@@ -11,6 +11,7 @@ toggled) on pairs drawn with probability eps, re-hashes its arrays and records w
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -27,15 +28,14 @@ def flipped_copy(src: Path, out: Path, eps: float, seed: int) -> dict:
         raise ValueError(f"eps: got {eps}; allowed: 0 < eps <= 1")
     if out.exists():
         raise FileExistsError(f"--out: {out} exists; remove it or pick another directory")
-    load_dataset(src)  # one clear error for a corrupt source, before anything is written
-    manifest = json.loads((src / "manifest.json").read_text())
-    pairs = dict(np.load(src / "pairs.npz"))
+    source = load_dataset(src)  # one clear error for a corrupt source, before anything is written
+    manifest, pairs = copy.deepcopy(source.manifest), dict(source.pairs)
     swap = np.random.default_rng(seed).random(pairs["p_chosen"].shape[0]) < eps
     for name in [k for k in pairs if k.startswith("chosen_")]:
         other = "rejected_" + name[len("chosen_"):]
-        c, r = pairs[name].copy(), pairs[other].copy()
-        pairs[name] = np.where(swap.reshape((-1,) + (1,) * (c.ndim - 1)), r, c).astype(c.dtype)
-        pairs[other] = np.where(swap.reshape((-1,) + (1,) * (c.ndim - 1)), c, r).astype(c.dtype)
+        c, r = pairs[name], pairs[other]
+        mask = swap.reshape((-1,) + (1,) * (c.ndim - 1))
+        pairs[name], pairs[other] = np.where(mask, r, c), np.where(mask, c, r)
     pairs["p_chosen"] = np.where(swap, 1.0 - pairs["p_chosen"], pairs["p_chosen"]).astype(pairs["p_chosen"].dtype)
     pairs["flipped"] = np.logical_xor(pairs["flipped"], swap)
     shutil.copytree(src, out)
@@ -45,7 +45,7 @@ def flipped_copy(src: Path, out: Path, eps: float, seed: int) -> dict:
     manifest["checksum"] = combined_checksum({k: v["sha256"] for k, v in manifest["arrays"].items()})
     manifest["command"] = (f"python -m experiments.flip_realizations --dataset {tasks.repo_relative(src)} --eps {eps} "
                            f"--seeds {seed} --out {tasks.repo_relative(out.parent)}")
-    manifest["derived_from"] = {"checksum": json.loads((src / "manifest.json").read_text())["checksum"],
+    manifest["derived_from"] = {"checksum": source.manifest["checksum"],
                                 "extra_flip_eps": eps, "flip_seed": seed, "pairs_swapped": int(swap.sum())}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     load_dataset(out)  # the copy passes the same validation as a made dataset

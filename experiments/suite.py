@@ -23,7 +23,7 @@ NOTES = REPORTS / "suite_notes.md"  # the written interpretation, placed after t
 # Inner runs of 800 steps on both tasks (`mpo data suite` defaults to 200). walker2d: at 200, its best tuned
 # loss on clean gained +4.6 ± 6.1 and +2.7 ± 4.4 (data made on two earlier machines); at 800, +10.5 ± 4.5
 # (ipo_sum). hopper: at 200, tuned DPO's clean - noisy-0.3 gap was 9.0 (noise_curve.md, 16 x 64 seeds); at
-# fixed beta 0.1 (16 seeds, seed 11) the gap was +10.4 at 200 steps (lr 3e-3) and +17.2 / +21.0 at 800
+# fixed beta 0.1 (16 seeds, seed 11) the paired gap was +10.5 at 200 steps (lr 3e-3) and +17.2 / +21.1 at 800
 # (lr 1e-3 / 3e-3): longer runs learn more of the labels.
 STEPS = 800
 
