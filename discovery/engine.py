@@ -37,9 +37,11 @@ class Engine:
         inner = InnerConfig(**self.cfg["inner"])
         return [make_inner(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
-    def stages(self, loss_fn: Callable = mpo_loss, episodes: int | None = None) -> list[InnerStages]:
-        """The same inner runs split into (train, finish) stages, for the population engine."""
-        inner = InnerConfig(**self.cfg["inner"])
+    def stages(self, loss_fn: Callable = mpo_loss, episodes: int | None = None,
+               label_flip: float = 0.0) -> list[InnerStages]:
+        """The same inner runs split into (train, finish) stages, for the population engine (`label_flip`: each
+        run flips each training label with that probability, its own realization; see InnerConfig)."""
+        inner = InnerConfig(**self.cfg["inner"], label_flip=label_flip)
         return [make_inner_stages(dom, loss_fn, inner) for dom in self.domains(episodes)]
 
     def domains(self, episodes: int | None = None) -> list[Domain]:

@@ -152,7 +152,7 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
     q.add_argument("--task", action="append", help="MuJoCo task (repeatable; default hopper)")
-    q.add_argument("--settings", default=",".join(SUITE), help="comma-separated (default: %(default)s)")
+    q.add_argument("--settings", default=",".join(SUITE), help="comma-separated (default: %(default)s; also flips-0.1 .. flips-0.4: clean's data, every inner run flipping its own labels)")
     q.add_argument("--data-root", type=Path, default=None, help="datasets at ROOT/TASK/SETTING (default envs/data)")
     q.add_argument("--out", type=Path, default=Path("experiments/reports/suite.md"),
                    help="report (default %(default)s; .json and .png beside it)")
@@ -272,14 +272,18 @@ def _cmd_suite(args: argparse.Namespace) -> int:
             raise ValueError(f"--task-steps: got {item!r}; allowed: TASK=N with TASK one of the --task values "
                              f"({', '.join(args.task or ['hopper'])}) and N a positive integer")
         task_plans[task] = suite_plan(**{**fields, "steps": int(n)})
-    bad = [s for s in args.settings.split(",") if s not in setting_names()]
+    from discovery.suite.plan import RESAMPLED, setting_source
+
+    allowed = (*setting_names(), *RESAMPLED)
+    bad = [s for s in args.settings.split(",") if s not in allowed]
     if bad:
-        raise ValueError(f"--settings: unknown setting(s) {', '.join(bad)}; allowed: {', '.join(setting_names())}")
+        raise ValueError(f"--settings: unknown setting(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
     out: Path = args.out
     # the report, its .json and its figure; cached settings are reused whatever the flag
     check_files([out, out.with_suffix(".json"), out.with_suffix(".png")], args.force)
     root = args.data_root or tasks.DATA_DIR
-    specs = [(t, s, root / t / s) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
+    # a RESAMPLED setting (flips-EPS) trains on clean's dataset, each inner run flipping its own labels
+    specs = [(t, s, root / t / setting_source(s)[0]) for t in (args.task or ["hopper"]) for s in args.settings.split(",")]
     missing = [(t, s, d) for t, s, d in specs if not (d / "manifest.json").exists()]
     if missing and args.skip_missing and not args.cached_only:
         specs = [spec for spec in specs if spec not in missing]

@@ -43,12 +43,14 @@ def grid_cells(plan: SuitePlan) -> list[dict[str, Any]]:
             for name in plan.panel for s in plan.beta_scales for lr in plan.learning_rates]
 
 
-def evaluate_cells(engine: Engine, cells: list[dict[str, Any]], keys: jax.Array, chunk: int) -> dict[str, np.ndarray]:
-    """metric -> [n_cells, n_seeds]: each cell's loss at its beta, trained at its learning rate."""
+def evaluate_cells(engine: Engine, cells: list[dict[str, Any]], keys: jax.Array, chunk: int,
+                   label_flip: float = 0.0) -> dict[str, np.ndarray]:
+    """metric -> [n_cells, n_seeds]: each cell's loss at its beta, trained at its learning rate (`label_flip`:
+    each seed's runs flip the labels of their own realization, the same one for every cell)."""
     points = [mpo_point(c["loss"], beta=c["beta"]) for c in cells]
     params = jax.tree.map(lambda *x: jnp.stack(x), *points)
     lrs = jnp.asarray([c["lr"] for c in cells], jnp.float32)
-    local = make_params_eval(engine.stages(mpo_loss), chunk)
+    local = make_params_eval(engine.stages(mpo_loss, label_flip=label_flip), chunk)
     out = jax.jit(local)(params, keys, lrs)
     return {k: np.asarray(out[k][:, 0]) for k in METRICS}
 
@@ -65,26 +67,29 @@ def choose(cells: list[dict[str, Any]], fitness: np.ndarray, panel: tuple[str, .
     return tuned
 
 
-def run_setting(dataset: str, plan: SuitePlan, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Tune on validation seeds, score on test seeds; everything the table needs, as JSON-able values."""
+def run_setting(dataset: str, plan: SuitePlan, log: Callable[[str], None] = lambda s: None,
+                label_flip: float = 0.0) -> dict[str, Any]:
+    """Tune on validation seeds, score on test seeds; everything the table needs, as JSON-able values.
+    `label_flip` > 0: every inner run trains on its own flip realization of the dataset's labels."""
     t0 = time.time()
     engine = setting_engine(dataset, plan)
     cells = grid_cells(plan)
     val_key, test_key = stream_key(plan.seed, VALIDATION_STREAM), stream_key(plan.seed, TEST_STREAM)
     log(f"  tuning: {len(plan.panel)} losses x {len(plan.beta_scales)} betas x {len(plan.learning_rates)} learning "
         f"rates x {plan.validation_seeds} validation seeds = {len(cells) * plan.validation_seeds} inner runs, one program")
-    val = evaluate_cells(engine, cells, jax.random.split(val_key, plan.validation_seeds), plan.chunk)
+    val = evaluate_cells(engine, cells, jax.random.split(val_key, plan.validation_seeds), plan.chunk, label_flip)
     t_tune = time.time() - t0
     tuned = choose(cells, val["fitness"], plan.panel)
     log(f"  testing: {len(plan.panel)} tuned losses + the reference x {plan.test_seeds} test seeds")
     test_cells = [{"loss": n, **tuned[n]} for n in plan.panel]
-    test = evaluate_cells(engine, test_cells, jax.random.split(test_key, plan.test_seeds), plan.chunk)
+    test = evaluate_cells(engine, test_cells, jax.random.split(test_key, plan.test_seeds), plan.chunk, label_flip)
     ref = evaluate_reference(engine, plan.test_seeds, None, test_key)
     ds = engine.datasets[0]
     return {
         "dataset": dataset,
         "checksum": ds.manifest["checksum"],
         "properties": ds.manifest["properties"],
+        "label_flip": label_flip,
         "plan": plan.to_json(),
         "seeds": {"validation": f"split(fold_in(key({plan.seed}), VALIDATION_STREAM={VALIDATION_STREAM}), "
                                 f"{plan.validation_seeds})",

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from discovery import strict_json
 from discovery.suite.evaluate import run_setting
-from discovery.suite.plan import SuitePlan
+from discovery.suite.plan import SuitePlan, setting_source
 from discovery.suite.table import criteria, plot_suite, setting_markdown
 from envs.mujoco import tasks
 from envs.runtime import versions
@@ -28,7 +28,7 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
               log: Callable[[str], None] = print,
               task_plans: Mapping[str, SuitePlan] | None = None,
               compute: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
-    """specs: (task, setting, dataset dir); task_plans: a task's own plan where it differs from `plan` (e.g. a
+    """specs: (task, setting, dataset dir; a RESAMPLED setting's is clean's); task_plans: a task's own plan where it differs from `plan` (e.g. a
     larger inner budget); compute False: only cached results (a report of a run still going elsewhere), a
     setting without one is left out, and a setting whose dataset is not on this machine is reported from its
     cached result (marked `dataset_here: False`; the result names its data by checksum). Returns
@@ -37,12 +37,14 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for task, setting, dataset in specs:
         plan_t = (task_plans or {}).get(task, plan)
+        label_flip = setting_source(setting)[1]
         path = cache / f"{task}__{setting}.json"
         here = compute or (dataset / "manifest.json").exists()
         checksum = _checksum(dataset) if here else None
         if path.exists():
             old = json.loads(path.read_text())
-            if old.get("plan") == plan_t.to_json() and (not here or old.get("checksum") == checksum):
+            if (old.get("plan") == plan_t.to_json() and old.get("label_flip", 0.0) == label_flip
+                    and (not here or old.get("checksum") == checksum)):
                 log(f"{task}/{setting}: reusing {path}" + ("" if here else
                     f" (dataset {dataset} not on this machine; the result's data: checksum {old.get('checksum')})"))
                 results.setdefault(task, {})[setting] = old if here else {**old, "dataset_here": False}
@@ -52,7 +54,7 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
         if not compute:
             continue
         log(f"{task}/{setting}: {dataset}")
-        r = run_setting(tasks.repo_relative(dataset), plan_t, log)
+        r = run_setting(tasks.repo_relative(dataset), plan_t, log, label_flip)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(r) + "\n")
         os.replace(tmp, path)  # a kill never leaves a half-written result behind
@@ -62,7 +64,8 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
 
 
 def flip_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
-    """The clean setting and the noisy ones that differ from it only in their flip rate."""
+    """The clean setting and the noisy datasets that differ from it only in their flip rate (one flip
+    realization per rate)."""
     def key(props: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in props.items() if k not in ("flip_eps", "setting")}
 
@@ -70,7 +73,18 @@ def flip_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
     if clean is None:
         return {}
     return {r["properties"]["flip_eps"]: s for s, r in results.items()
-            if key(r["properties"]) == key(clean["properties"])}
+            if not r.get("label_flip", 0.0) and key(r["properties"]) == key(clean["properties"])}
+
+
+def resampled_settings(results: dict[str, dict[str, Any]]) -> dict[float, str]:
+    """The clean setting and the settings on clean's own data whose inner runs each flip labels of their own
+    realization, by flip rate ({} when there are none)."""
+    clean = results.get("clean")
+    if clean is None:
+        return {}
+    out = {r["label_flip"]: s for s, r in results.items()
+           if r.get("label_flip", 0.0) > 0 and r.get("checksum") == clean.get("checksum")}
+    return {0.0: "clean", **out} if out else {}
 
 
 def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan, out: Path, command: str,
@@ -79,7 +93,7 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
     claims = []
     for task, res in results.items():
         flips = flip_settings(res)
-        claims += criteria(task, res, flips, [s for s in res if s != flips.get(0.0)])
+        claims += criteria(task, res, flips, [s for s in res if s != flips.get(0.0)], resampled_settings(res))
     png = plot_suite(results, out.with_suffix(".png"))
     lines = ["# Diagnostic suite", "", f"Produced by `{command}`.", ""]
     if intro:

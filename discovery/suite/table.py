@@ -67,7 +67,10 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
              f"dataset `{result['dataset']}`; tuned on {result['plan']['validation_seeds']} validation seeds "
              f"({result['seeds']['validation']}), scored on {result['plan']['test_seeds']} test seeds "
              f"({result['seeds']['test']}) x {result['plan']['episodes']} episodes; inner runs of "
-             f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs; {result['seconds']['total']:.0f} s",
+             f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs"
+             + (f", each flipping each training label with probability {result['label_flip']} (its own realization, "
+                "the same for every loss at a seed)" if result.get("label_flip", 0.0) else "")
+             + f"; {result['seconds']['total']:.0f} s",
              "", f"| loss | tuned beta | tuned lr | validation | test score | vs reference | vs tuned {base} | KL | NaN |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in setting_rows(result):
@@ -81,9 +84,39 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def noise_claim(task: str, results: dict[str, dict[str, Any]], curve: dict[float, str],
+                how: str = "") -> dict[str, Any] | None:
+    """The noise claim on one curve (flip rate -> setting); `how` names the curve in the claim. None when the
+    curve has no clean point or nothing beside it."""
+    base = next(iter(results.values()))["plan"]["baseline"] if results else "sigmoid"
+    gains = {}
+    for eps, s in sorted(curve.items()):
+        if s in results:
+            gains[eps] = paired(fitness(results[s], base), results[s]["test"][REFERENCE]["fitness"])
+    if 0.0 not in gains or len(gains) < 2:
+        return None
+    rates = sorted(gains)
+    seq = [gains[e][0] for e in rates]
+    falls = all(b <= a for a, b in zip(seq, seq[1:]))
+    drop = gains[0.0][0] - gains[0.3][0] if 0.3 in gains else float("nan")
+    missing = [e for e in FLIP_RATES if e not in gains]
+    # Every setting scores on the same test seeds' keys, so the change from one flip rate to the next is a
+    # paired difference too: its interval says whether a step of the curve is measured at all.
+    steps = [f"{a} -> {b}: {m:+.1f} ± {h:.1f}" for a, b in zip(rates, rates[1:])
+             for m, h in [paired(fitness(results[curve[b]], base), fitness(results[curve[a]], base))]]
+    return {"task": task, "claim": f"noise matters{how}: tuned {base}'s gain over the reference falls as the flip "
+            "rate grows 0 -> 0.4, and at 0.3 it is >= 10 points below its clean gain",
+            "measured": ", ".join(f"eps {e}: {g[0]:+.1f} ± {g[1]:.1f}" for e, g in sorted(gains.items()))
+            + f"; clean - 0.3 = {drop:.1f}; paired steps {', '.join(steps)}"
+            + (f"; not checked: eps {', '.join(map(str, missing))} not run" if missing else ""),
+            "holds": bool(falls and drop >= 10 and not missing)}
+
+
 def criteria(task: str, results: dict[str, dict[str, Any]], flip_settings: dict[float, str],
-             separating: list[str]) -> list[dict[str, Any]]:
-    """The suite issue's claims for one task, each with what was measured and whether it holds."""
+             separating: list[str], resampled: dict[float, str] | None = None) -> list[dict[str, Any]]:
+    """The suite issue's claims for one task, each with what was measured and whether it holds. The noise
+    claim is checked on the noisy datasets (one flip realization per rate) and, where run, on the RESAMPLED
+    settings (every inner run its own realization, so the interval covers the draw)."""
     out = []
     clean = flip_settings.get(0.0)
     if clean in results:
@@ -93,27 +126,10 @@ def criteria(task: str, results: dict[str, dict[str, Any]], flip_settings: dict[
         out.append({"task": task, "claim": "clean: the best tuned zoo loss (chosen on validation) beats the "
                     "reference by >= 10 points, paired interval above 0",
                     "measured": f"{best}: {m:+.1f} ± {h:.1f}", "holds": bool(m >= 10 and m - h > 0)})
-    base = next(iter(results.values()))["plan"]["baseline"] if results else "sigmoid"
-    gains = {}
-    for eps, s in sorted(flip_settings.items()):
-        if s in results:
-            gains[eps] = paired(fitness(results[s], base), results[s]["test"][REFERENCE]["fitness"])
-    if 0.0 in gains and len(gains) > 1:
-        rates = sorted(gains)
-        seq = [gains[e][0] for e in rates]
-        falls = all(b <= a for a, b in zip(seq, seq[1:]))
-        drop = gains[0.0][0] - gains[0.3][0] if 0.3 in gains else float("nan")
-        missing = [e for e in FLIP_RATES if e not in gains]
-        # Every setting scores on the same test seeds' keys, so the change from one flip rate to the next is a
-        # paired difference too: its interval says whether a step of the curve is measured at all.
-        steps = [f"{a} -> {b}: {m:+.1f} ± {h:.1f}" for a, b in zip(rates, rates[1:])
-                 for m, h in [paired(fitness(results[flip_settings[b]], base), fitness(results[flip_settings[a]], base))]]
-        out.append({"task": task, "claim": f"noise matters: tuned {base}'s gain over the reference falls as the flip "
-                    "rate grows 0 -> 0.4, and at 0.3 it is >= 10 points below its clean gain",
-                    "measured": ", ".join(f"eps {e}: {g[0]:+.1f} ± {g[1]:.1f}" for e, g in sorted(gains.items()))
-                    + f"; clean - 0.3 = {drop:.1f}; paired steps {', '.join(steps)}"
-                    + (f"; not checked: eps {', '.join(map(str, missing))} not run" if missing else ""),
-                    "holds": bool(falls and drop >= 10 and not missing)})
+    for curve, how in ((flip_settings, ""), (resampled or {}, ", a fresh flip realization per inner run")):
+        claim = noise_claim(task, results, curve, how)
+        if claim is not None:
+            out.append(claim)
     for s in separating:
         if s in results and len(results[s]["tuned"]) >= 2:  # a panel of one loss has no pair to separate
             pairs = separated_pairs(results[s])

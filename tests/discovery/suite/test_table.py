@@ -9,7 +9,7 @@ import pytest
 
 from discovery.suite.evaluate import choose, grid_cells
 from discovery.suite.plan import SuitePlan, suite_plan
-from discovery.suite.run import flip_settings, run_suite, write_report
+from discovery.suite.run import flip_settings, resampled_settings, run_suite, write_report
 from discovery.suite.table import criteria, paired, separated_pairs
 
 
@@ -68,6 +68,28 @@ def test_separated_pairs_and_the_noise_claim() -> None:
     part = {k: v for k, v in res.items() if k in ("clean", "noisy-0.3")}
     part_claim = [c for c in criteria("hopper", part, flip_settings(part), []) if c["claim"].startswith("noise")][0]
     assert not part_claim["holds"] and "not checked: eps 0.1, 0.2, 0.4 not run" in part_claim["measured"]
+
+
+def test_the_resampled_curve_is_its_own_noise_claim() -> None:
+    """flips-EPS results (clean's data, label_flip EPS) form a second curve: they never enter the dataset curve
+    (their properties are clean's, flip_eps 0) and their claim is named apart."""
+    rng = np.random.default_rng(1)
+    ref = list(50 + rng.normal(0, 5, 8))
+    res = {"clean": {**_result({"sigmoid": list(np.add(ref, 30))}, ref), "checksum": "c"}}
+    for eps, gain in ((0.1, 25), (0.2, 18), (0.3, 12), (0.4, 4)):
+        res[f"flips-{eps}"] = {**_result({"sigmoid": list(np.add(ref, gain))}, ref), "checksum": "c", "label_flip": eps}
+    res["noisy-0.3"] = _result({"sigmoid": list(np.add(ref, 29))}, ref, 0.3)
+    assert flip_settings(res) == {0.0: "clean", 0.3: "noisy-0.3"}
+    assert resampled_settings(res) == {0.0: "clean", 0.1: "flips-0.1", 0.2: "flips-0.2", 0.3: "flips-0.3",
+                                       0.4: "flips-0.4"}
+    claims = {c["claim"].split(":")[0]: c for c in criteria("hopper", res, flip_settings(res), [],
+                                                            resampled_settings(res))}
+    assert not claims["noise matters"]["holds"]  # one dataset per rate, 0.1 .. 0.4 partly not run
+    per_run = claims["noise matters, a fresh flip realization per inner run"]
+    assert per_run["holds"] and "clean - 0.3 = 18.0" in per_run["measured"]
+    # another dataset under the same name (a changed checksum) is not on clean's curve
+    res["flips-0.2"]["checksum"] = "other"
+    assert 0.2 not in resampled_settings(res)
 
 
 def test_a_one_loss_panel_is_a_plan() -> None:
