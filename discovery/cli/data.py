@@ -152,7 +152,9 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
     q.add_argument("--task", action="append", help="MuJoCo task (repeatable; default hopper)")
-    q.add_argument("--settings", default=",".join(SUITE), help="comma-separated (default: %(default)s; also flips-0.1 .. flips-0.4: clean's data, every inner run flipping its own labels)")
+    q.add_argument("--settings", default=",".join(SUITE),
+                   help="comma-separated (default: %(default)s; also flips-0.1 .. flips-0.4: clean's data, every "
+                        "inner run flipping its own labels)")
     q.add_argument("--data-root", type=Path, default=None, help="datasets at ROOT/TASK/SETTING (default envs/data)")
     q.add_argument("--out", type=Path, default=Path("experiments/reports/suite.md"),
                    help="report (default %(default)s; .json and .png beside it)")
