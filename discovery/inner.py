@@ -96,13 +96,14 @@ def make_inner_stages(domain: Domain, loss_fn: Callable, cfg: InnerConfig) -> In
             idx = jax.random.randint(k, (cfg.batch_size,), 0, n_train)
             sub = jax.tree.map(lambda a: a[idx], domain.train_pairs)
             ref_w, ref_l = ref_train[0][idx], ref_train[1][idx]
-            if flip is not None:
-                ref_w, ref_l = _swap(flip[idx], ref_w, ref_l)
+            f = None if flip is None else flip[idx]
+            if f is not None:
+                ref_w, ref_l = _swap(f, ref_w, ref_l)
 
             def mean_loss(p):
                 lw, ll, mw, ml = domain.logps(p, sub)
-                if flip is not None:  # a flipped pair: its rejected response is the chosen one (world-agnostic)
-                    (lw, ll), (mw, ml) = _swap(flip[idx], lw, ll), _swap(flip[idx], mw, ml)
+                if f is not None:  # a flipped pair: its rejected response is the chosen one (world-agnostic)
+                    (lw, ll), (mw, ml) = _swap(f, lw, ll), _swap(f, mw, ml)
                 batch = PrefBatch(lw, ll, ref_w, ref_l, mw, ml)
                 return loss_fn(loss_params, batch, t / cfg.steps).mean()
 
