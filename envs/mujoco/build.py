@@ -57,13 +57,6 @@ def build_dataset(
     timings: dict[str, float] = {}
 
     t = time.time()
-    say(f"pairs: {cfg.n_pairs} prompts x 2 responses of {cfg.horizon} steps, labels on {cfg.label_value}"
-        + (f" (continuation: {cfg.value_level}, {preferences.value_length(cfg)} steps max, "
-           f"{cfg.value_samples} sample(s))" if cfg.label_value != "segment" else ""))
-    pairs = preferences.generate_pairs(cfg, ex, k_pairs)
-    timings["pairs_s"] = time.time() - t
-
-    t = time.time()
     say(f"sft split: {cfg.sft_episodes} episodes of level {cfg.sft_level}")
     sft = preferences.generate_sft(cfg, ex, k_sft)
     timings["sft_s"] = time.time() - t
@@ -75,6 +68,15 @@ def build_dataset(
     params, bc_metrics = bc.train_bc(pspec, sft["sft_obs"], sft["sft_tokens"], k_bc, cfg.bc_steps, cfg.bc_batch,
                                      cfg.bc_learning_rate)
     timings["bc_s"] = time.time() - t
+
+    t = time.time()
+    say(f"pairs: {cfg.n_pairs} prompts x 2 responses of {cfg.horizon} steps, labels on {cfg.label_value}"
+        + (f" (continuation: {cfg.value_level}, {preferences.value_length(cfg)} steps max, "
+           f"{cfg.value_samples} sample(s))" if cfg.label_value != "segment" else ""))
+    # After the reference is trained: a dataset on the reference's own samples needs it (every stream has
+    # its own key, so the order changes no number of any dataset).
+    pairs = preferences.generate_pairs(cfg, ex, k_pairs, reference=(pspec, params))
+    timings["pairs_s"] = time.time() - t
 
     t = time.time()
     say(f"reference evaluation: {cfg.eval_episodes} episodes of {cfg.episode_length} steps")

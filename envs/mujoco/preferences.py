@@ -22,7 +22,7 @@ from envs.labels import bradley_terry_labels
 from envs.mujoco import rollout, tasks
 from envs.mujoco import token_policy as tp
 from envs.mujoco.experts import Experts
-from envs.mujoco.settings import DatasetConfig
+from envs.mujoco.settings import REFERENCE, DatasetConfig
 
 
 def _select(pred: jax.Array, a: Any, b: Any) -> Any:
@@ -121,25 +121,30 @@ def value_length(cfg: DatasetConfig) -> int:
 @functools.lru_cache(maxsize=None)
 def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: int, max_step: int,
                    temperature: float, episode_length: int, value_len: int = -1,
-                   value_samples: int = 1) -> Callable[..., Any]:
+                   value_samples: int = 1, resp_act: Any = None) -> Callable[..., Any]:
     """The jitted pair generator for one static configuration; cached because tracing MJX is slow.
 
     value_len < 0: labels compare segment returns (no continuation). value_len >= 0: labels compare
     segment return + continuation_values(value_len steps, value_samples rollouts, capped per prompt at
-    the episode end), and run also returns the values of the 2P responses."""
+    the episode end), and run also returns the values of the 2P responses. resp_act (with run's
+    resp_params, a stack of one parameter set): the responses' policy when it is not the experts (the
+    reference); the stored levels are then resp_level."""
     env = tasks.make_env(task)
     spec = tasks.get_task(task, episode_length)
 
     @jax.jit
     def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label, value_idx=0,
-            k_value=None):
+            k_value=None, resp_params=None, resp_level=0):
         lp = jax.tree.map(lambda x: x[prompt_idx], params)
         states, steps = sample_prompts(env, act, lp, k_prompt, P, min_step, max_step)
         levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
         # Row i of the first half and row i of the second half answer prompt i.
         both = jax.tree.map(lambda x: jnp.concatenate([x, x], axis=0), states)
-        final, traj = token_responses(env, act, params, levels, both, k_resp, H, n_bins, spec.action_low,
+        r_act, r_params = (act, params) if resp_act is None else (resp_act, resp_params)
+        final, traj = token_responses(env, r_act, r_params, levels, both, k_resp, H, n_bins, spec.action_low,
                                       spec.action_high, with_final=True)
+        if resp_act is not None:
+            levels = jnp.full_like(levels, resp_level)
         ret = jnp.sum(traj["reward"], axis=-1)
         value = ret
         if value_len >= 0:
@@ -157,28 +162,39 @@ def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: i
 
 
 def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array,
-                   value_key: jax.Array | None = None) -> dict[str, np.ndarray]:
+                   value_key: jax.Array | None = None,
+                   reference: tuple[tp.TokenPolicySpec, Any] | None = None) -> dict[str, np.ndarray]:
     """All pairs.npz arrays for a config (see dataset_io.pair_schema).
 
     Prompts, responses and labels use the same key streams whatever label_value is, so a segment and a
     return-to-go dataset of one seed hold the same prompts and responses. The continuation stream is
-    fold_in(key, 1) unless value_key is given (an independent re-estimate of the same responses' values)."""
+    fold_in(key, 1) unless value_key is given (an independent re-estimate of the same responses' values).
+    reference: (spec, params) of the reference policy, needed when cfg.response_levels is (REFERENCE,);
+    its responses' stored level is len(experts.levels)."""
     spec = tasks.get_task(cfg.task, cfg.episode_length)
     prompt_idx = experts.level_index(cfg.prompt_level)
-    resp_idx = jnp.asarray([experts.level_index(n) for n in cfg.response_levels], jnp.int32)
+    on_reference = cfg.response_levels == (REFERENCE,)
+    if on_reference and reference is None:
+        raise ValueError(f"response_levels: {REFERENCE!r} needs the reference policy (build_dataset trains it)")
+    resp_idx = jnp.asarray([0] if on_reference else [experts.level_index(n) for n in cfg.response_levels],
+                           jnp.int32)
     k_prompt, k_levels, k_resp, k_label = jax.random.split(key, 4)
     P, H = cfg.n_pairs, cfg.horizon
     rtg = cfg.label_value == "return-to-go"
     vlen = value_length(cfg) if rtg else -1
     run = _pairs_program(cfg.task, experts.action_fn(deterministic=False), P, H, cfg.n_bins, cfg.prompt_min_step,
                          cfg.prompt_max_step, float(cfg.bt_temperature), cfg.episode_length, vlen,
-                         cfg.value_samples if rtg else 1)
-    extra: tuple[Any, ...] = ()
+                         cfg.value_samples if rtg else 1,
+                         tp.action_fn(reference[0]) if on_reference else None)
+    kw: dict[str, Any] = {}
     if rtg:
-        extra = (experts.level_index(cfg.value_level),
-                 value_key if value_key is not None else jax.random.fold_in(key, 1))
+        kw.update(value_idx=experts.level_index(cfg.value_level),
+                  k_value=value_key if value_key is not None else jax.random.fold_in(key, 1))
+    if on_reference:
+        kw.update(resp_params=jax.tree.map(lambda x: jnp.asarray(x)[None], reference[1]),
+                  resp_level=experts.n_levels)
     obs, q, qd, steps, levels, traj, lab, value = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps,
-                                                      k_prompt, k_levels, k_resp, k_label, *extra)
+                                                      k_prompt, k_levels, k_resp, k_label, **kw)
     a_chosen = lab["a_chosen"]
     out: dict[str, np.ndarray] = {
         "prompt_obs": np.asarray(obs, np.float32),

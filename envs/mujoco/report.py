@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.dataset_io import PreferenceDataset
+from envs.mujoco.settings import REFERENCE
 
 
 def _quantiles(x: np.ndarray) -> str:
@@ -21,6 +22,7 @@ def summary_text(ds: PreferenceDataset) -> str:
     H = s["horizon"]
     agree = float(np.mean(rc > rr) + 0.5 * np.mean(rc == rr))
     levels = [lv["name"] for lv in m.get("experts", {}).get("levels", [])]
+    levels += [REFERENCE] if levels else []  # the reference policy's responses: level len(experts.levels)
     lines = [
         f"dataset      {ds.path}",
         f"task         {task['name']} (backend {task['backend']}, episode_length {task['episode_length']}, "

@@ -15,6 +15,10 @@ from envs.named_settings import named_config
 
 # What a label compares (DatasetConfig.label_value).
 LABEL_VALUES = ("segment", "return-to-go")
+# A response level that is not an expert: the dataset's own reference policy (the BC token policy), sampled
+# token by token, so the pairs are the reference's own behaviour, as an SFT model's samples are in LLM
+# preference data. Its responses' level index is len(experts.levels).
+REFERENCE = "reference"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +35,8 @@ class DatasetConfig:
     prompt_level: str = "q100"
     prompt_min_step: int = 0
     prompt_max_step: int = 150
-    # responses: each response's policy is drawn uniformly (with replacement) from response_levels
+    # responses: each response's policy is drawn uniformly (with replacement) from response_levels (expert
+    # levels, or REFERENCE alone)
     response_levels: tuple[str, ...] = ("q50", "q75", "q100")
     # labels: Bradley-Terry on true segment returns, P(a > b) = sigmoid((R_a - R_b) / T); T = 0 picks the
     # higher return (ties at random); then each label flips with probability flip_eps
@@ -64,6 +69,8 @@ class DatasetConfig:
             ("prompt_min_step", 0 <= self.prompt_min_step <= self.prompt_max_step,
              "0 <= prompt_min_step <= prompt_max_step"),
             ("response_levels", len(self.response_levels) >= 1, "at least one level"),
+            ("response_levels", REFERENCE not in self.response_levels or self.response_levels == (REFERENCE,),
+             f"expert levels, or {REFERENCE!r} alone (the reference policy's own samples)"),
             ("bt_temperature", self.bt_temperature >= 0.0, ">= 0"),
             ("flip_eps", 0.0 <= self.flip_eps <= 1.0, "in [0, 1]"),
             ("label_value", self.label_value in LABEL_VALUES, " | ".join(LABEL_VALUES)),

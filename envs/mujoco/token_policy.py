@@ -9,6 +9,7 @@ normalization is a fixed constant of the spec (not a parameter) so fine-tuning n
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import chex
@@ -192,6 +193,19 @@ def sample_tokens(logits: jax.Array, key: jax.Array) -> jax.Array:
 
 def greedy_tokens(logits: jax.Array) -> jax.Array:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def action_fn(spec: TokenPolicySpec) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+    """Pure `act(params, obs, key) -> action`: a sampled token per action dimension, as its bin center (so
+    snapping it back to a token gives the same token). Cached per spec: one function, one trace."""
+    apply = make_apply(spec)
+
+    def act(params: Any, obs: jax.Array, key: jax.Array) -> jax.Array:
+        tok = sample_tokens(apply(params, obs), key)
+        return token_to_action(tok, spec.n_bins, spec.action_low, spec.action_high)
+
+    return act
 
 
 def flatten_params(params: Any) -> dict[str, np.ndarray]:
