@@ -20,7 +20,6 @@ def _peaked(obs_dim: int, act_dim: int, n_bins: int = 5) -> tuple[tp.TokenPolicy
                               action_high=1.0, obs_mean=(0.0,) * obs_dim, obs_std=(1.0,) * obs_dim)
     params = tp.init_params(spec, jax.random.PRNGKey(0))
     bias = jnp.zeros((act_dim, n_bins)).at[:, PEAK].set(50.0).reshape(-1)
-    params = jax.tree_util.tree_map(lambda x: x, params)
     params["params"]["Dense_1"]["bias"] = bias
     return spec, params
 
