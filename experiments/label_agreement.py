@@ -21,6 +21,7 @@ from envs.dataset_io import load_dataset
 from envs.mujoco import build, preferences
 from envs.mujoco import experts as experts_mod
 from envs.mujoco.settings import DatasetConfig
+from envs.mujoco.token_policy import TokenPolicySpec
 from envs.runtime import enable_compilation_cache
 
 
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
                                     value_samples=args.samples, flip_eps=0.0, bt_temperature=0.0)
     ex = experts_mod.load_experts(args.experts or build.default_experts_dir(cfg.task))
     k_pairs = build.stream_keys(cfg.seed)[0]
-    audit = preferences.generate_pairs(audit_cfg, ex, k_pairs, value_key=jax.random.PRNGKey(args.key))
+    reference = (TokenPolicySpec.from_json(first.manifest["reference"]["spec"]), first.reference_params)
+    audit = preferences.generate_pairs(audit_cfg, ex, k_pairs, value_key=jax.random.PRNGKey(args.key),
+                                       reference=reference)  # used by datasets of the reference's own samples
     for d in args.datasets:
         ds = load_dataset(d)
         pr = ds.pairs
