@@ -31,11 +31,10 @@ def test_action_fn_samples_the_reference_tokens():
     obs = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
     a = jax.vmap(lambda o, k: act(params, o, k))(obs, jax.random.split(jax.random.PRNGKey(2), 64))
     np.testing.assert_array_equal(tp.action_to_token(a, 5, -1.0, 1.0), PEAK)
-    # an unpeaked (freshly initialized) reference samples many tokens: the actor samples, it is not greedy
-    spec_u = tp.TokenPolicySpec(obs_dim=3, act_dim=2, n_bins=5, hidden=(8,), action_low=-1.0, action_high=1.0,
-                                obs_mean=(0.0,) * 3, obs_std=(1.0,) * 3)
-    a_u = jax.vmap(lambda o, k: tp.action_fn(spec_u)(tp.init_params(spec_u, jax.random.PRNGKey(0)), o, k))(
-        obs, jax.random.split(jax.random.PRNGKey(2), 64))
+    # a freshly initialized (near-uniform) reference gives every token: the actor samples, it is not greedy
+    fresh = tp.init_params(spec, jax.random.PRNGKey(0))
+    one_obs = jnp.broadcast_to(obs[0], obs.shape)  # one state, 64 keys: a greedy actor would give one token
+    a_u = jax.vmap(lambda o, k: act(fresh, o, k))(one_obs, jax.random.split(jax.random.PRNGKey(2), 64))
     assert len(np.unique(np.asarray(tp.action_to_token(a_u, 5, -1.0, 1.0)))) == 5
 
 
