@@ -128,13 +128,13 @@ def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: i
     segment return + continuation_values(value_len steps, value_samples rollouts, capped per prompt at
     the episode end), and run also returns the values of the 2P responses. resp_act (with run's
     resp_params, a stack of one parameter set): the responses' policy when it is not the experts (the
-    reference); the stored levels are then resp_level."""
+    reference)."""
     env = tasks.make_env(task)
     spec = tasks.get_task(task, episode_length)
 
     @jax.jit
     def run(params, prompt_idx, resp_idx, flip_eps, k_prompt, k_levels, k_resp, k_label, value_idx=0,
-            k_value=None, resp_params=None, resp_level=0):
+            k_value=None, resp_params=None):
         lp = jax.tree.map(lambda x: x[prompt_idx], params)
         states, steps = sample_prompts(env, act, lp, k_prompt, P, min_step, max_step)
         levels = resp_idx[jax.random.randint(k_levels, (2 * P,), 0, resp_idx.shape[0])]
@@ -143,8 +143,6 @@ def _pairs_program(task: str, act: Any, P: int, H: int, n_bins: int, min_step: i
         r_act, r_params = (act, params) if resp_act is None else (resp_act, resp_params)
         final, traj = token_responses(env, r_act, r_params, levels, both, k_resp, H, n_bins, spec.action_low,
                                       spec.action_high, with_final=True)
-        if resp_act is not None:
-            levels = jnp.full_like(levels, resp_level)
         ret = jnp.sum(traj["reward"], axis=-1)
         value = ret
         if value_len >= 0:
@@ -191,10 +189,11 @@ def generate_pairs(cfg: DatasetConfig, experts: Experts, key: jax.Array,
         kw.update(value_idx=experts.level_index(cfg.value_level),
                   k_value=value_key if value_key is not None else jax.random.fold_in(key, 1))
     if on_reference:
-        kw.update(resp_params=jax.tree.map(lambda x: jnp.asarray(x)[None], reference[1]),
-                  resp_level=experts.n_levels)
+        kw.update(resp_params=jax.tree.map(lambda x: jnp.asarray(x)[None], reference[1]))
     obs, q, qd, steps, levels, traj, lab, value = run(experts.params, prompt_idx, resp_idx, cfg.flip_eps,
                                                       k_prompt, k_levels, k_resp, k_label, **kw)
+    if on_reference:  # every response is the reference's: stored as the level after the experts'
+        levels = jnp.full_like(levels, experts.n_levels)
     a_chosen = lab["a_chosen"]
     out: dict[str, np.ndarray] = {
         "prompt_obs": np.asarray(obs, np.float32),
