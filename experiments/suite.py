@@ -33,7 +33,7 @@ def rel(p: Path) -> str:
 
 
 def cli() -> int:
-    from envs.mujoco.settings import SUITE
+    from discovery.suite.settings import SUITE, setting_source
     from envs.mujoco.tasks import DATA_DIR
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,7 +44,7 @@ def cli() -> int:
                    help="compute nothing: the report of the settings already in suite_runs/")
     args = p.parse_args()
     if args.make_walker2d:
-        for s in SUITE:
+        for s in dict.fromkeys(setting_source(x)[0] for x in SUITE):  # the datasets (flips-EPS train on clean's)
             out = DATA_DIR / "walker2d" / s
             if (out / "manifest.json").exists():
                 continue

@@ -111,7 +111,8 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 
 
 def _register_datasets(sub: argparse._SubParsersAction) -> None:
-    from envs.mujoco.settings import SUITE, setting_names
+    from discovery.suite.settings import SUITE
+    from envs.mujoco.settings import setting_names
     from envs.text.settings import setting_names as text_setting_names
 
     m = sub.add_parser("make", help="generate a preference dataset with its reference policy")
@@ -153,8 +154,8 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("suite", help="the suite table: tuned zoo losses vs the reference and tuned DPO, per setting")
     q.add_argument("--task", action="append", help="MuJoCo task (repeatable; default hopper)")
     q.add_argument("--settings", default=",".join(SUITE),
-                   help="comma-separated (default: %(default)s; also flips-0.1 .. flips-0.4: clean's data, every "
-                        "inner run flipping its own labels)")
+                   help="comma-separated (default: %(default)s; flips-EPS: clean's data, every inner run "
+                        "flipping its own labels; any named setting, e.g. noisy-0.3, one flip realization)")
     q.add_argument("--data-root", type=Path, default=None, help="datasets at ROOT/TASK/SETTING (default envs/data)")
     q.add_argument("--out", type=Path, default=Path("experiments/reports/suite.md"),
                    help="report (default %(default)s; .json and .png beside it)")
@@ -274,7 +275,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
             raise ValueError(f"--task-steps: got {item!r}; allowed: TASK=N with TASK one of the --task values "
                              f"({', '.join(args.task or ['hopper'])}) and N a positive integer")
         task_plans[task] = suite_plan(**{**fields, "steps": int(n)})
-    from discovery.suite.plan import RESAMPLED, setting_source
+    from discovery.suite.settings import RESAMPLED, setting_source
 
     allowed = (*setting_names(), *RESAMPLED)
     bad = [s for s in args.settings.split(",") if s not in allowed]

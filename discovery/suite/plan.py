@@ -14,17 +14,6 @@ from search_spaces.points import point_names
 # (plain, noise-aware, squared, hinge, reference-free, odds-ratio, length-normalized, discovered).
 PANEL = ("sigmoid", "cdpo", "robust", "ipo_sum", "hinge", "simpo", "orpo", "ln_dpo", "discopop")
 
-# Suite settings that are not datasets of their own: clean's pairs, and every inner run flips each training
-# label with probability EPS from its own key (InnerConfig.label_flip). An interval over seeds then covers
-# the flip realization too; a noisy-EPS dataset is one realization, and at fixed hyperparameters four 30%
-# realizations moved DPO on walker2d by +17.9 / +1.8 / -13.3 / -1.7 (experiments/reports/realization_check/).
-RESAMPLED = {f"flips-{eps}": eps for eps in (0.1, 0.2, 0.3, 0.4)}
-
-
-def setting_source(setting: str) -> tuple[str, float]:
-    """(the dataset setting a suite setting trains on, the label flip each of its inner runs draws)."""
-    return ("clean", RESAMPLED[setting]) if setting in RESAMPLED else (setting, 0.0)
-
 
 @dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class SuitePlan:

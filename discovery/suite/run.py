@@ -10,7 +10,8 @@ from typing import Any, Callable, Mapping
 
 from discovery import strict_json
 from discovery.suite.evaluate import run_setting
-from discovery.suite.plan import SuitePlan, setting_source
+from discovery.suite.plan import SuitePlan
+from discovery.suite.settings import setting_source
 from discovery.suite.table import criteria, plot_suite, setting_markdown
 from envs.mujoco import tasks
 from envs.runtime import versions

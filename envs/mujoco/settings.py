@@ -142,14 +142,28 @@ SETTINGS: dict[str, dict[str, Any]] = {
 # The hopper settings whose datasets ship in envs/data/hopper/ (the others are made by `mpo data make`).
 SHIPPED = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality", "high-temperature",
            "on-policy-long", "clean-h25")
-# The settings of the suite table (`mpo data suite`), in its order.
-SUITE = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality", "high-temperature")
 
 
 def setting_names() -> tuple[str, ...]:
     return tuple(SETTINGS)
 
 
+# A task's own v2 recipe, on the settings whose responses are V2's (clean, noisy-EPS, high-temperature;
+# mixed-quality keeps its q10 / q100 experts). walker2d samples both responses from the dataset's own BC
+# reference: on its q50-expert responses learning the labels lowers the return (4,096 pairs: -21.0 ± 5.9;
+# q50 / q100 responses: -33.3 ± 6.2), while on reference samples DPO gains +20.2 ± 5.4 and tuned DPO's flips
+# curve falls +17.0 -> -6.9 (experiments/reports/walker2d_signal/). hopper keeps q50 responses (its
+# reference-sample recipe gave +28.4 ± 9.0 beside +39.4 ± 9.5, unpaired).
+TASK_RECIPES: dict[str, dict[str, Any]] = {"walker2d": {"response_levels": (REFERENCE,)}}
+V2_RESPONSES = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "high-temperature")
+
+
+def task_settings(task: str) -> dict[str, dict[str, Any]]:
+    """SETTINGS as `task` makes them: its own recipe (TASK_RECIPES) on the V2_RESPONSES settings."""
+    recipe = TASK_RECIPES.get(task, {})
+    return {name: {**kw, **recipe} if name in V2_RESPONSES else kw for name, kw in SETTINGS.items()}
+
+
 def make_config(task: str, setting: str, **overrides: Any) -> DatasetConfig:
-    """Config of a named setting with optional field overrides (None values are ignored)."""
-    return named_config(DatasetConfig, SETTINGS, setting, overrides, task=task)
+    """Config of a named setting as `task` makes it, with optional field overrides (None values are ignored)."""
+    return named_config(DatasetConfig, task_settings(task), setting, overrides, task=task)

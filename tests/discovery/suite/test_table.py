@@ -10,6 +10,7 @@ import pytest
 from discovery.suite.evaluate import choose, grid_cells
 from discovery.suite.plan import SuitePlan, suite_plan
 from discovery.suite.run import flip_settings, resampled_settings, run_suite, write_report
+from discovery.suite.settings import RESAMPLED, SUITE, setting_source
 from discovery.suite.table import criteria, paired, separated_pairs
 
 
@@ -90,6 +91,15 @@ def test_the_resampled_curve_is_its_own_noise_claim() -> None:
     # another dataset under the same name (a changed checksum) is not on clean's curve
     res["flips-0.2"]["checksum"] = "other"
     assert 0.2 not in resampled_settings(res)
+
+
+def test_the_suite_measures_noise_on_resampled_flips_of_clean() -> None:
+    from envs.mujoco.settings import setting_names
+
+    assert [s for s in SUITE if s in RESAMPLED] == list(RESAMPLED)  # the whole curve 0.1 .. 0.4
+    assert {setting_source(s) for s in RESAMPLED} == {("clean", eps) for eps in (0.1, 0.2, 0.3, 0.4)}
+    assert setting_source("mixed-quality") == ("mixed-quality", 0.0)
+    assert all(setting_source(s)[0] in setting_names() for s in SUITE)  # every one trains on a named dataset
 
 
 def test_a_one_loss_panel_is_a_plan() -> None:

@@ -49,6 +49,18 @@ def test_reference_alone_and_needed():
 
 
 @pytest.mark.slow
+def test_walker2d_settings_sample_the_reference_and_hopper_keeps_its_experts():
+    """walker2d's v2 recipe (settings.TASK_RECIPES) on every setting whose responses are V2's; mixed-quality
+    keeps its q10 / q100 experts, and hopper (whose data ships) keeps q50 responses everywhere."""
+    for name in settings.V2_RESPONSES:
+        assert settings.make_config("walker2d", name).response_levels == (settings.REFERENCE,), name
+        assert settings.make_config("hopper", name).response_levels == ("q50",), name
+    assert settings.make_config("walker2d", "mixed-quality").response_levels == ("q10", "q100")
+    assert settings.make_config("walker2d", "noisy-0.3").flip_eps == 0.3  # the recipe adds, it replaces nothing
+    # an explicit override still wins over the task's recipe
+    assert settings.make_config("walker2d", "clean", response_levels=("q50",)).response_levels == ("q50",)
+
+
 def test_pairs_are_the_reference_samples():
     ex = experts.untrained_experts("hopper", jax.random.PRNGKey(0))
     spec, params = _peaked(obs_dim=ex.obs_size, act_dim=ex.action_size, n_bins=15)
