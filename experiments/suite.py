@@ -1,9 +1,11 @@
 """Reproduce the diagnostic suite table: experiments/reports/suite.md (+ .json, .png).
 
-    python -m experiments.suite --make-walker2d   # once: make walker2d's settings (not shipped; 3 to 6 min each)
+    python -m experiments.suite --make-walker2d   # once: make walker2d's 3 datasets (not shipped; 5 to 8 min each)
     python -m experiments.suite                   # the table for hopper (shipped data) and walker2d
 
-Same as `mpo data suite --task hopper --task walker2d` with the suite's defaults: per setting, the nine-loss
+Same as `mpo data suite --task hopper --task walker2d` with the suite's defaults: the settings clean,
+flips-0.1 .. flips-0.4 (clean's data, every inner run flipping its own labels), mixed-quality and
+high-temperature (walker2d's sample their responses from the dataset's reference); per setting, the nine-loss
 panel tuned on beta x learning rate on 4 validation seeds, scored on 16 test seeds x 8 episodes, paired
 against the reference policy and tuned DPO; the inner runs are 800 steps (STEPS). Resumable:
 each setting's numbers are kept in experiments/reports/suite_runs/ and reused while the plan and the dataset

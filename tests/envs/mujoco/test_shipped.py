@@ -1,6 +1,6 @@
-"""The canonical hopper datasets shipped in envs/data/hopper: valid, made by `mpo data make`, and with the
-label properties their settings promise. A label compares each response's value: `{side}_value` under the
-return-to-go recipe of the suite v2 settings, the segment return otherwise."""
+"""The canonical datasets shipped in envs/data/TASK (settings.SHIPPED: hopper's and walker2d's): valid, made by
+`mpo data make`, and with the label properties their settings promise. A label compares each response's
+value: `{side}_value` under the return-to-go recipe of the suite v2 settings, the segment return otherwise."""
 import numpy as np
 import pytest
 from scipy import stats
@@ -8,8 +8,7 @@ from scipy import stats
 from envs import dataset_io
 from envs.mujoco import settings, tasks
 
-ROOT = tasks.DATA_DIR / "hopper"
-SETTINGS = settings.SHIPPED
+SHIPPED = [(task, name) for task, names in settings.SHIPPED.items() for name in names]
 
 
 def value(pairs, side: str):
@@ -17,24 +16,53 @@ def value(pairs, side: str):
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return {s: dataset_io.load_dataset(ROOT / s) for s in SETTINGS}
+def every():
+    """Every shipped dataset, by (task, setting)."""
+    return {(t, s): dataset_io.load_dataset(tasks.DATA_DIR / t / s) for t, s in SHIPPED}
 
 
-def test_all_settings_shipped_validated_and_reproducible_by_command(shipped):
-    for name, ds in shipped.items():
+@pytest.fixture(scope="module")
+def shipped(every):
+    """hopper's, by setting."""
+    return {s: ds for (t, s), ds in every.items() if t == "hopper"}
+
+
+def test_all_settings_shipped_validated_and_reproducible_by_command(every):
+    for (task, name), ds in every.items():
         m = ds.manifest
         # fields added after a dataset was made (e.g. label_value) take their defaults
-        assert settings.DatasetConfig.from_json(m["properties"]) == settings.make_config("hopper", name), name
-        assert m["command"].startswith(f"mpo data make --task hopper --setting {name} "), m["command"]
+        assert settings.DatasetConfig.from_json(m["properties"]) == settings.make_config(task, name), (task, name)
+        # made by the one documented command, into the shipped place (--overwrite at most)
+        made = f"mpo data make --task {task} --setting {name} --out envs/data/{task}/{name}"
+        assert m["command"] in (made, made + " --overwrite", made + " --force"), m["command"]
         assert m["generation_wall_time_s"] > 0
         assert set(m["versions"]) >= {"jax", "brax", "mujoco-mjx", "flax", "optax"}
-        assert (m["task"]["random_return"], m["task"]["expert_return"]) == tasks.reference_returns("hopper")
+        assert (m["task"]["random_return"], m["task"]["expert_return"]) == tasks.reference_returns(task)
 
 
 def test_shipped_set_is_small():
-    total = sum(f.stat().st_size for f in ROOT.rglob("*") if f.is_file() and f.suffix != ".png")
-    assert total < 50 * 2**20
+    """The issue's budget: every shipped dataset and expert set together under 60 MB."""
+    total = sum(f.stat().st_size for f in tasks.DATA_DIR.rglob("*") if f.is_file() and f.suffix != ".png")
+    assert total < 60 * 2**20
+
+
+def test_walker2d_suite_data_holds_its_recipe(every):
+    """walker2d's clean and high-temperature responses are the reference's own samples (their stored level is
+    one past the experts'); clean labels follow the value; high temperature agrees with it on 55-99%; mixed
+    quality is q10 and q100 experts."""
+    for name in ("clean", "high-temperature"):
+        ds = every[("walker2d", name)]
+        n_levels = len(ds.manifest["experts"]["levels"])
+        p = ds.pairs
+        assert np.all(p["chosen_level"] == n_levels) and np.all(p["rejected_level"] == n_levels), name
+    p = every[("walker2d", "clean")].pairs
+    assert np.all(value(p, "chosen") >= value(p, "rejected")) and not p["flipped"].any()
+    p = every[("walker2d", "high-temperature")].pairs
+    assert 0.55 < np.mean(value(p, "chosen") > value(p, "rejected")) < 0.99
+    ds = every[("walker2d", "mixed-quality")]
+    names = [lv["name"] for lv in ds.manifest["experts"]["levels"]]
+    used = set(np.unique(np.concatenate([ds.pairs["chosen_level"], ds.pairs["rejected_level"]])).tolist())
+    assert used == {names.index("q10"), names.index("q100")}
 
 
 def test_clean_chosen_never_worse(shipped):
@@ -90,8 +118,8 @@ def test_mixed_quality_uses_poor_and_best_policies(shipped):
     assert np.mean(ds.pairs["chosen_level"] == names.index("q10")) > 0.1
 
 
-def test_reference_policy_beats_random(shipped):
-    for name, ds in shipped.items():
+def test_reference_policy_beats_random(every):
+    for name, ds in every.items():
         ref = ds.manifest["reference"]
         assert ref["normalized_score"] > 20.0, (name, ref["normalized_score"])
 
@@ -110,7 +138,7 @@ def test_manifests_record_no_absolute_paths():
         elif isinstance(x, str):
             yield x
 
-    for name in SETTINGS:
-        manifest = json.loads((ROOT / name / "manifest.json").read_text())
+    for task, name in SHIPPED:
+        manifest = json.loads((tasks.DATA_DIR / task / name / "manifest.json").read_text())
         bad = [v for v in strings(manifest) if v.startswith("/") or str(tasks.REPO) in v]
         assert not bad, (name, bad)
