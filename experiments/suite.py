@@ -1,6 +1,6 @@
 """Reproduce the diagnostic suite table: experiments/reports/suite.md (+ .json, .png).
 
-    python -m experiments.suite --make-walker2d   # once: make walker2d's 3 datasets (not shipped; 5 to 8 min each)
+    python -m experiments.suite --make-walker2d   # remake a missing one of walker2d's 3 shipped datasets (5-8 min)
     python -m experiments.suite                   # the table for hopper (shipped data) and walker2d
 
 Same as `mpo data suite --task hopper --task walker2d` with the suite's defaults: the settings clean,
@@ -39,7 +39,7 @@ def cli() -> int:
     from envs.mujoco.tasks import DATA_DIR
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--make-walker2d", action="store_true", help="make walker2d's suite datasets, then stop")
+    p.add_argument("--make-walker2d", action="store_true", help="make walker2d's missing suite datasets, then stop")
     p.add_argument("--tasks", default="hopper,walker2d", help="comma-separated (default: %(default)s)")
     p.add_argument("--settings", default=",".join(SUITE), help="comma-separated (default: all of the suite)")
     p.add_argument("--cached-only", action="store_true",

@@ -48,7 +48,6 @@ def test_reference_alone_and_needed():
         preferences.generate_pairs(cfg, ex, jax.random.PRNGKey(3))
 
 
-@pytest.mark.slow
 def test_walker2d_settings_sample_the_reference_and_hopper_keeps_its_experts():
     """walker2d's v2 recipe (settings.TASK_RECIPES) on every setting whose responses are V2's; mixed-quality
     keeps its q10 / q100 experts, and hopper (whose data ships) keeps q50 responses everywhere."""
@@ -61,6 +60,7 @@ def test_walker2d_settings_sample_the_reference_and_hopper_keeps_its_experts():
     assert settings.make_config("walker2d", "clean", response_levels=("q50",)).response_levels == ("q50",)
 
 
+@pytest.mark.slow
 def test_pairs_are_the_reference_samples():
     ex = experts.untrained_experts("hopper", jax.random.PRNGKey(0))
     spec, params = _peaked(obs_dim=ex.obs_size, act_dim=ex.action_size, n_bins=15)
