@@ -160,7 +160,8 @@ def setting_names() -> tuple[str, ...]:
 # curve falls +17.0 -> -6.9 (experiments/reports/walker2d_signal/). hopper keeps q50 responses (its
 # reference-sample recipe gave +28.4 ± 9.0 beside +39.4 ± 9.5, unpaired).
 TASK_RECIPES: dict[str, dict[str, Any]] = {"walker2d": {"response_levels": (REFERENCE,)}}
-V2_RESPONSES = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "high-temperature")
+# the settings that keep every V2 field (their own changes are labels only)
+V2_RESPONSES = tuple(name for name, kw in SETTINGS.items() if all(kw.get(k) == v for k, v in V2.items()))
 
 
 def task_settings(task: str) -> dict[str, dict[str, Any]]:
