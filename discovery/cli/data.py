@@ -166,8 +166,14 @@ def _register_datasets(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--lrs", default=None, help="comma-separated learning rates")
     for flag in ("validation-seeds", "test-seeds", "episodes", "steps", "batch-size", "chunk", "seed"):
         q.add_argument(f"--{flag}", type=int, default=None)
+    q.add_argument("--confirm-cells", type=int, default=None,
+                   help="a second look: each loss's N best cells on the validation seeds are scored again on "
+                        "--confirm-seeds validation seeds in all and chosen by that mean (default 0: none)")
+    q.add_argument("--confirm-seeds", type=int, default=None, help="validation seeds of the second look (default 12)")
     q.add_argument("--task-steps", action="append", default=[], metavar="TASK=N",
                    help="a task's own inner-run steps, e.g. walker2d=800 (repeatable; default: --steps for all)")
+    q.add_argument("--task-confirm-cells", action="append", default=[], metavar="TASK=N",
+                   help="a task's own --confirm-cells, e.g. hopper=2 (repeatable)")
     q.add_argument("--cached-only", action="store_true",
                    help="compute nothing: report the settings cached under this plan, list the others as not run")
     q.add_argument("--intro", type=Path, default=None, help="markdown placed after the report's header")
@@ -260,7 +266,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
               "beta_scales": floats(args.beta_scales) if args.beta_scales else None,
               "learning_rates": floats(args.lrs) if args.lrs else None,
               **{k: getattr(args, k) for k in ("validation_seeds", "test_seeds", "episodes", "steps", "batch_size",
-                                               "chunk", "seed")}}
+                                               "chunk", "seed", "confirm_cells", "confirm_seeds")}}
     fields = {k: v for k, v in fields.items() if v is not None}
     plan = suite_plan(**fields)
     from envs.mujoco import tasks
@@ -268,13 +274,15 @@ def _cmd_suite(args: argparse.Namespace) -> int:
 
     for t in args.task or ["hopper"]:
         tasks.get_task(t)  # unknown tasks: one error naming the known ones
-    task_plans = {}
-    for item in args.task_steps:
-        task, _, n = item.partition("=")
-        if task not in (args.task or ["hopper"]) or not n.strip().isdigit():
-            raise ValueError(f"--task-steps: got {item!r}; allowed: TASK=N with TASK one of the --task values "
-                             f"({', '.join(args.task or ['hopper'])}) and N a positive integer")
-        task_plans[task] = suite_plan(**{**fields, "steps": int(n)})
+    own: dict[str, dict[str, int]] = {}  # a task's own plan fields
+    for flag, field in (("--task-steps", "steps"), ("--task-confirm-cells", "confirm_cells")):
+        for item in getattr(args, flag[2:].replace("-", "_")):
+            task, _, n = item.partition("=")
+            if task not in (args.task or ["hopper"]) or not n.strip().isdigit():
+                raise ValueError(f"{flag}: got {item!r}; allowed: TASK=N with TASK one of the --task values "
+                                 f"({', '.join(args.task or ['hopper'])}) and N an integer")  # its range: suite_plan
+            own.setdefault(task, {})[field] = int(n)
+    task_plans = {task: suite_plan(**{**fields, **f}) for task, f in own.items()}
     from discovery.suite.settings import RESAMPLED, setting_source
 
     allowed = (*setting_names(), *RESAMPLED)

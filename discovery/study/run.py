@@ -24,7 +24,7 @@ from discovery.search import run_search
 from discovery.streams import TEST_STREAM, stream_key
 from discovery.study.plan import BEST, DPO, VARIANTS, StudyPlan
 from discovery.suite.evaluate import METRICS, setting_engine
-from discovery.suite.plan import SuitePlan
+from discovery.suite.plan import SuitePlan, recorded_plan
 from discovery.suite.run import run_suite
 from discovery.suite.table import best_by_validation
 from discovery.engine import search_space
@@ -146,7 +146,7 @@ def run_target(plan: StudyPlan, suite: SuitePlan, setting: str, variant: str, ou
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         old = json.loads(path.read_text())
-        if make_config(old["config"]) == cfg and old["suite_plan"] == suite.to_json() and old["checksum"] == panel["checksum"]:
+        if make_config(old["config"]) == cfg and recorded_plan(old["suite_plan"]) == suite.to_json() and old["checksum"] == panel["checksum"]:
             log(f"{plan.task}/{setting} [{variant}]: reusing {path}")
             return old
         log(f"{plan.task}/{setting} [{variant}]: {path} was made with another search config; recomputing")

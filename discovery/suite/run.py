@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from discovery import strict_json
 from discovery.suite.evaluate import run_setting
-from discovery.suite.plan import SuitePlan
+from discovery.suite.plan import CONFIRM_FIELDS, SuitePlan, recorded_plan
 from discovery.suite.settings import setting_source
 from discovery.suite.table import criteria, plot_suite, setting_markdown
 from envs.mujoco import tasks
@@ -42,20 +42,26 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
         path = cache / f"{task}__{setting}.json"
         here = compute or (dataset / "manifest.json").exists()
         checksum = _checksum(dataset) if here else None
+        first_stage = None
         if path.exists():
             old = json.loads(path.read_text())
-            if (old.get("plan") == plan_t.to_json() and old.get("label_flip", 0.0) == label_flip
-                    and (not here or old.get("checksum") == checksum)):
+            same_data = old.get("label_flip", 0.0) == label_flip and (not here or old.get("checksum") == checksum)
+            if same_data and recorded_plan(old.get("plan", {})) == plan_t.to_json():
                 log(f"{task}/{setting}: reusing {path}" + ("" if here else
                     f" (dataset {dataset} not on this machine; the result's data: checksum {old.get('checksum')})"))
                 results.setdefault(task, {})[setting] = old if here else {**old, "dataset_here": False}
                 continue
+            strip = lambda p: {k: v for k, v in p.items() if k not in CONFIRM_FIELDS}  # noqa: E731
+            if (compute and same_data and here
+                    and strip(recorded_plan(old.get("plan", {}))) == strip(plan_t.to_json())):
+                first_stage = old["grid"]  # only the confirmation differs: the first stage's runs are the same
             log(f"{task}/{setting}: {path} was made with another plan or dataset; "
-                + ("recomputing" if compute else "left out"))
+                + ("left out" if not compute else "recomputing"
+                   + (" (only the confirmation differs: its first stage is reused)" if first_stage else "")))
         if not compute:
             continue
         log(f"{task}/{setting}: {dataset}")
-        r = run_setting(tasks.repo_relative(dataset), plan_t, log, label_flip)
+        r = run_setting(tasks.repo_relative(dataset), plan_t, log, label_flip, first_stage)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(r) + "\n")
         os.replace(tmp, path)  # a kill never leaves a half-written result behind
@@ -101,6 +107,9 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
         lines += [intro.strip(), ""]
     lines += [f"Panel: {', '.join(plan.panel)}, each tuned on beta x {list(plan.beta_scales)} (of its default) x "
               f"learning rate {list(plan.learning_rates)} by the mean of {plan.validation_seeds} validation seeds, "
+              + (f"each loss's {plan.confirm_cells} best cells then by the mean of {plan.confirm_seeds}, "
+                 if plan.confirm_cells else "")
+              + 
               f"then scored on {plan.test_seeds} test seeds x {plan.episodes} episodes ({plan.steps} steps x "
               f"{plan.batch_size} pairs). Every loss and the reference share the test seeds' evaluation keys, so "
               "differences are paired: mean ± 95% t-interval over test seeds; * marks an interval excluding 0. "

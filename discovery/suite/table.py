@@ -61,11 +61,21 @@ def _ci(mh: tuple[float, float] | None) -> str:
     return f"{m:+.1f} ± {h:.1f}" + (" *" if np.isfinite(h) and abs(m) > h else "")
 
 
+def _confirmed(result: dict[str, Any]) -> str:
+    """How the second look chose, where the plan had one."""
+    if "confirm" not in result:
+        return ""
+    plan = result["plan"]
+    return (f", each loss's {plan['confirm_cells']} best cells then scored again on "
+            f"{plan['confirm_seeds'] - plan['validation_seeds']} more ({result['seeds']['confirm']}) and chosen by "
+            f"the mean of all {plan['confirm_seeds']} (the validation column)")
+
+
 def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
     base = result["plan"]["baseline"]
     lines = [f"### {task} / {setting}", "",
              f"dataset `{result['dataset']}`; tuned on {result['plan']['validation_seeds']} validation seeds "
-             f"({result['seeds']['validation']}), scored on {result['plan']['test_seeds']} test seeds "
+             f"({result['seeds']['validation']})" + _confirmed(result) + ", scored on {result['plan']['test_seeds']} test seeds "
              f"({result['seeds']['test']}) x {result['plan']['episodes']} episodes; inner runs of "
              f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs"
              + (f", each flipping each training label with probability {result['label_flip']} (its own realization, "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
-from discovery.suite.evaluate import choose, grid_cells
+from discovery.suite.evaluate import choose, finalists, grid_cells
 from discovery.suite.plan import SuitePlan, suite_plan
 from discovery.suite.run import flip_settings, resampled_settings, run_suite, write_report
 from discovery.suite.settings import RESAMPLED, SUITE, setting_source
@@ -23,6 +24,25 @@ def test_choose_takes_the_best_validation_mean_and_treats_a_failed_run_as_worst(
     tuned = choose(cells, fit, plan.panel)
     assert tuned["sigmoid"]["beta"] == 0.2 and tuned["sigmoid"]["validation"] == pytest.approx(20.5)
     assert tuned["ipo_sum"]["beta"] == 0.2  # the cell with the higher mean had a NaN run
+
+
+def test_the_second_look_rescores_each_losss_best_cells_and_chooses_on_all_their_seeds() -> None:
+    plan = SuitePlan(panel=("sigmoid", "ipo_sum"), beta_scales=(0.5, 1.0, 2.0), learning_rates=(1e-3,))
+    cells = grid_cells(plan)
+    first = np.array([[30.0, 30.0], [20.0, 22.0], [25.0, 25.0], [1.0, 1.0], [2.0, np.nan], [3.0, 3.0]])
+    top = finalists(cells, first, plan.panel, 2)
+    assert top == [0, 2, 5, 3]  # per loss, best first; a failed run ranks a cell last
+    more = np.array([[0.0, 0.0], [40.0, 40.0], [3.0, 3.0], [9.0, 9.0]])  # beta 0.5 of sigmoid was lucky
+    tuned = choose([cells[i] for i in top], np.concatenate([first[top], more], axis=1), plan.panel)
+    assert tuned["sigmoid"]["beta"] == pytest.approx(0.2) and tuned["sigmoid"]["validation"] == pytest.approx(32.5)
+    assert tuned["ipo_sum"]["beta"] == pytest.approx(0.05) and tuned["ipo_sum"]["validation"] == pytest.approx(5.0)
+
+
+def test_the_second_looks_keys_extend_the_first_stages() -> None:
+    """What makes a finalist's mean the one a full tuning on confirm_seeds would give: split's prefix."""
+    key = jax.random.key(3)
+    assert np.array_equal(jax.random.key_data(jax.random.split(key, 12)[:4]),
+                          jax.random.key_data(jax.random.split(key, 4)))
 
 
 def test_paired_interval_uses_per_seed_differences() -> None:
@@ -114,6 +134,8 @@ def test_a_one_loss_panel_is_a_plan() -> None:
     ({"beta_scales": (0.0,)}, "suite: beta_scales: got (0.0,); allowed: values > 0"),
     ({"baseline": "hinge", "panel": ("sigmoid", "ipo_sum")}, "suite: baseline: got 'hinge'; allowed: a loss of the panel"),
     ({"bogus": 1}, "suite: unknown key 'bogus'"),
+    ({"confirm_cells": 7}, "suite: confirm_cells: got 7; allowed: 0 to the grid's cells per loss (6)"),
+    ({"confirm_cells": 2, "confirm_seeds": 4}, "suite: confirm_seeds: got 4; allowed: more than validation_seeds (4)"),
 ])
 def test_a_bad_plan_is_one_clear_error(fields, message) -> None:
     with pytest.raises(ValueError) as err:
@@ -197,3 +219,40 @@ def test_cached_only_reports_a_result_whose_dataset_is_not_on_this_machine(tmp_p
     assert "walker2d/clean (eefb31f4)" in (tmp_path / "suite.md").read_text()
     with pytest.raises(FileNotFoundError, match="make it with"):
         run_suite(specs, plan, tmp_path / "cache", logged.append)
+
+
+def _cached(tmp_path, plan: dict) -> dict:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps({"checksum": "abc"}))
+    ref = [50.0 + i for i in range(4)]
+    r = _result({"sigmoid": [x + 3 for x in ref], "hinge": [x + 1 for x in ref]}, ref)
+    r.update(plan=plan, checksum="abc", grid={"cells": "the first stage"})
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "hopper__clean.json").write_text(json.dumps(r))
+    return r
+
+
+def test_a_result_recorded_before_the_confirmation_fields_is_the_default_plans(tmp_path) -> None:
+    plan = suite_plan(panel=("sigmoid", "hinge"))
+    old = {k: v for k, v in plan.to_json().items() if not k.startswith("confirm")}
+    _cached(tmp_path, old)
+    logged: list[str] = []
+    out = run_suite([("hopper", "clean", tmp_path / "data")], plan, tmp_path / "cache", logged.append)
+    assert out["hopper"]["clean"]["plan"] == old and logged[0].startswith("hopper/clean: reusing")
+
+
+@pytest.mark.parametrize("change, reused", [({"confirm_cells": 2}, True), ({"confirm_cells": 2, "steps": 100}, False)])
+def test_a_changed_confirmation_reuses_the_first_stage_only(tmp_path, monkeypatch, change, reused) -> None:
+    """Only the second look differs: the cached first stage goes to run_setting (the same runs on the same
+    keys); any other change recomputes everything."""
+    import discovery.suite.run as run_mod
+
+    _cached(tmp_path, suite_plan(panel=("sigmoid", "hinge")).to_json())
+    calls = []
+    monkeypatch.setattr(run_mod, "run_setting", lambda dataset, plan, log, flip, grid: calls.append(grid) or {
+        "seconds": {"total": 0.0}})
+    logged: list[str] = []
+    run_suite([("hopper", "clean", tmp_path / "data")], suite_plan(panel=("sigmoid", "hinge"), **change),
+              tmp_path / "cache", logged.append)
+    assert calls == [{"cells": "the first stage"} if reused else None]
+    assert ("first stage is reused" in logged[0]) == reused
