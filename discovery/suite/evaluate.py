@@ -21,6 +21,7 @@ from discovery.population import make_params_eval
 from discovery.report import evaluate_reference
 from discovery.streams import TEST_STREAM, VALIDATION_STREAM, stream_key
 from discovery.suite.plan import SuitePlan
+from envs.runtime import versions
 from search_spaces.mpo import mpo_loss
 from search_spaces.points import mpo_point
 from search_spaces.registry import get_loss
@@ -132,6 +133,9 @@ def run_setting(dataset: str, plan: SuitePlan, log: Callable[[str], None] = lamb
         "checksum": ds.manifest["checksum"],
         "properties": ds.manifest["properties"],
         "label_flip": label_flip,
+        # the machine and packages: the same runs on another CPU differ (hopper's reference by up to 1.9 points
+        # per test seed between two CPUs), so a report merging rows says where each was computed
+        "versions": versions(),
         "plan": plan.to_json(),
         "seeds": seeds,
         "grid": {"cells": cells, "validation_fitness": val["fitness"].tolist(), "nan": val["nan"].tolist()},

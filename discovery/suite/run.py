@@ -52,9 +52,11 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
                 results.setdefault(task, {})[setting] = old if here else {**old, "dataset_here": False}
                 continue
             strip = lambda p: {k: v for k, v in p.items() if k not in CONFIRM_FIELDS}  # noqa: E731
-            if (compute and same_data and here
+            # only the confirmation differs, on this machine and these packages: the first stage's runs are the same
+            # (a result that does not name its machine is not reused: across CPUs the same runs differ)
+            if (compute and same_data and here and old.get("versions") == versions()
                     and strip(recorded_plan(old.get("plan", {}))) == strip(plan_t.to_json())):
-                first_stage = old["grid"]  # only the confirmation differs: the first stage's runs are the same
+                first_stage = old["grid"]
             log(f"{task}/{setting}: {path} was made with another plan or dataset; "
                 + ("left out" if not compute else "recomputing"
                    + (" (only the confirmation differs: its first stage is reused)" if first_stage else "")))

@@ -80,7 +80,8 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
              f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs"
              + (f", each flipping each training label with probability {result['label_flip']} (its own realization, "
                 "the same for every loss at a seed)" if result.get("label_flip", 0.0) else "")
-             + f"; {result['seconds']['total']:.0f} s",
+             + f"; {result['seconds']['total']:.0f} s"
+             + (f" on {result['versions'].get('cpu', '?')}" if "versions" in result else ""),
              "", f"| loss | tuned beta | tuned lr | validation | test score | vs reference | vs tuned {base} | KL | NaN |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in setting_rows(result):

@@ -241,13 +241,22 @@ def test_a_result_recorded_before_the_confirmation_fields_is_the_default_plans(t
     assert out["hopper"]["clean"]["plan"] == old and logged[0].startswith("hopper/clean: reusing")
 
 
-@pytest.mark.parametrize("change, reused", [({"confirm_cells": 2}, True), ({"confirm_cells": 2, "steps": 100}, False)])
-def test_a_changed_confirmation_reuses_the_first_stage_only(tmp_path, monkeypatch, change, reused) -> None:
-    """Only the second look differs: the cached first stage goes to run_setting (the same runs on the same
-    keys); any other change recomputes everything."""
+@pytest.mark.parametrize("change, machine, reused", [
+    ({"confirm_cells": 2}, "here", True),
+    ({"confirm_cells": 2, "steps": 100}, "here", False),
+    ({"confirm_cells": 2}, "another CPU", False),
+    ({"confirm_cells": 2}, None, False),  # a result that does not name its machine
+])
+def test_a_changed_confirmation_reuses_the_first_stage_only(tmp_path, monkeypatch, change, machine, reused) -> None:
+    """Only the second look differs, on the same machine: the cached first stage goes to run_setting (the same
+    runs on the same keys); any other change, or another or an unknown machine, recomputes everything."""
     import discovery.suite.run as run_mod
+    from envs.runtime import versions
 
-    _cached(tmp_path, suite_plan(panel=("sigmoid", "hinge")).to_json())
+    r = _cached(tmp_path, suite_plan(panel=("sigmoid", "hinge")).to_json())
+    if machine is not None:
+        r["versions"] = versions() if machine == "here" else {**versions(), "cpu": machine}
+        (tmp_path / "cache" / "hopper__clean.json").write_text(json.dumps(r))
     calls = []
     monkeypatch.setattr(run_mod, "run_setting", lambda dataset, plan, log, flip, grid: calls.append(grid) or {
         "seconds": {"total": 0.0}})
