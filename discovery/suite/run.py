@@ -111,8 +111,7 @@ def write_report(results: dict[str, dict[str, dict[str, Any]]], plan: SuitePlan,
               f"learning rate {list(plan.learning_rates)} by the mean of {plan.validation_seeds} validation seeds, "
               + (f"each loss's {plan.confirm_cells} best cells then by the mean of {plan.confirm_seeds}, "
                  if plan.confirm_cells else "")
-              + 
-              f"then scored on {plan.test_seeds} test seeds x {plan.episodes} episodes ({plan.steps} steps x "
+              + f"then scored on {plan.test_seeds} test seeds x {plan.episodes} episodes ({plan.steps} steps x "
               f"{plan.batch_size} pairs). Every loss and the reference share the test seeds' evaluation keys, so "
               "differences are paired: mean ± 95% t-interval over test seeds; * marks an interval excluding 0. "
               "The normalized score is 100 * (R - R_random) / (R_expert - R_random).", ""]
