@@ -3,6 +3,7 @@ paired intervals, separated pairs, the noise claim."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,7 +13,7 @@ from discovery.suite.evaluate import choose, finalists, grid_cells
 from discovery.suite.plan import SuitePlan, suite_plan
 from discovery.suite.run import flip_settings, resampled_settings, run_suite, write_report
 from discovery.suite.settings import RESAMPLED, SUITE, setting_source
-from discovery.suite.table import criteria, paired, separated_pairs
+from discovery.suite.table import criteria, paired, separated_pairs, setting_markdown
 
 
 def test_choose_takes_the_best_validation_mean_and_treats_a_failed_run_as_worst() -> None:
@@ -57,6 +58,16 @@ def _result(scores: dict[str, list[float]], ref: list[float], flip: float = 0.0)
     return {"plan": {"baseline": "sigmoid"}, "properties": {"flip_eps": flip, "setting": "x", "horizon": 48},
             "tuned": {n: {"beta": 0.1, "lr": 1e-3, "validation": float(np.mean(s))} for n, s in scores.items()},
             "test": {"reference": {"fitness": ref}, **{n: {"fitness": s} for n, s in scores.items()}}}
+
+
+@pytest.mark.parametrize("row", ["hopper__high-temperature", "walker2d__clean"])
+def test_a_shipped_row_renders_every_field(row) -> None:
+    # one row with the second look and its machine, one without either
+    result = json.loads((Path(__file__).parents[3] / "experiments/reports/suite_runs" / f"{row}.json").read_text())
+    text = setting_markdown(*row.split("__"), result)
+    assert "{" not in text and "}" not in text, text.splitlines()[2]
+    assert f"scored on {result['plan']['test_seeds']} test seeds ({result['seeds']['test']})" in text
+    assert sum(line.startswith("|") for line in text.splitlines()) == 2 + len(result["test"]), "a header, a rule and one line per scored policy"
 
 
 def test_separated_pairs_and_the_noise_claim() -> None:
