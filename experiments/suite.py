@@ -33,7 +33,8 @@ STEPS = 800
 # (validation 112.1, test 90.3 on 16 seeds: gain +26.1, below flips-0.1's +29.7); the same grid on 12 seeds chose
 # beta 0.1 (test +38.1 on 48 seeds, noise_resampled.md). The 2 best cells of each loss x 8 more seeds cost 144
 # inner runs per setting, about one more test stage. walker2d keeps the 4-seed plan its rows were computed under:
-# its confirmation would take about 27 min per setting on one core (its test stage: 790 s), not yet run.
+# its rows name no machine, so a second look recomputes them from nothing: about 46 min per setting on one core
+# (first stage 1100-1520 s, test stage about 790 s, second look about as long as the test), not yet run.
 CONFIRM = {"hopper": 2}
 
 

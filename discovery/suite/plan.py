@@ -12,8 +12,8 @@ from search_spaces.points import point_names
 
 # The panel the suite issue fixes: one loss of each kind the suite's settings should tell apart
 # (plain, noise-aware, squared, hinge, reference-free, odds-ratio, length-normalized, discovered).
-CONFIRM_FIELDS = ("confirm_cells", "confirm_seeds")  # the second look; the first stage does not depend on them
 PANEL = ("sigmoid", "cdpo", "robust", "ipo_sum", "hinge", "simpo", "orpo", "ln_dpo", "discopop")
+CONFIRM_FIELDS = ("confirm_cells", "confirm_seeds")  # the second look; the first stage does not depend on them
 
 
 @dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))

@@ -75,7 +75,8 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
     base = result["plan"]["baseline"]
     lines = [f"### {task} / {setting}", "",
              f"dataset `{result['dataset']}`; tuned on {result['plan']['validation_seeds']} validation seeds "
-             f"({result['seeds']['validation']})" + _confirmed(result) + f", scored on {result['plan']['test_seeds']} test seeds "
+             f"({result['seeds']['validation']})" + _confirmed(result)
+             + f", scored on {result['plan']['test_seeds']} test seeds "
              f"({result['seeds']['test']}) x {result['plan']['episodes']} episodes; inner runs of "
              f"{result['plan']['steps']} steps x {result['plan']['batch_size']} pairs"
              + (f", each flipping each training label with probability {result['label_flip']} (its own realization, "
