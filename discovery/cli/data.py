@@ -304,7 +304,6 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     _setup_jax()
     from discovery.suite.run import run_suite, write_report
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     cache = args.cache or out.with_name(out.stem + "_runs")
     t0 = time.time()
     results = run_suite(specs, plan, cache, log=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True),
@@ -314,6 +313,9 @@ def _cmd_suite(args: argparse.Namespace) -> int:
                if (t, s) not in done] if args.skip_missing or args.cached_only else []
     not_run += [f"{t}/{s} (no result under this plan in {cache} yet)" for t, s, d in specs
                 if (t, s) not in done and (t, s, d) not in missing]
+    if not results:  # nothing to report (--cached-only on an empty cache, or every dataset missing): keep old files
+        raise ValueError(f"suite: nothing to report, {out} not written; not run: " + "; ".join(not_run))
+    out.parent.mkdir(parents=True, exist_ok=True)
     summary = write_report(results, plan, out, _command_line(), args.intro.read_text() if args.intro else "", not_run,
                            task_plans)
     for c in summary["claims"]:
