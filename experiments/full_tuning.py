@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from discovery.cli import main
-from discovery.suite.table import REFERENCE, fitness, paired
+from discovery.suite.table import REFERENCE, ci_text, fitness, paired
 from experiments.suite import STEPS, rel
 
 REPORTS = Path(__file__).parent / "reports"
@@ -34,10 +34,6 @@ REPORT = REPORTS / "full_tuning.md"
 TASK = "hopper"
 SETTINGS = ("clean", "flips-0.3", "mixed-quality", "high-temperature")
 CELLS = 6  # every cell of the suite's 3 betas x 2 learning rates
-
-
-def _ci(m: float, h: float) -> str:
-    return f"{m:+.1f} ± {h:.1f}" + (" *" if np.isfinite(h) and abs(m) > h else "")
 
 
 def compare(setting: str, two: dict, full: dict) -> list[str]:
@@ -55,10 +51,11 @@ def compare(setting: str, two: dict, full: dict) -> list[str]:
         a, b = two["tuned"][name], full["tuned"][name]
         same = (a["beta"], a["lr"]) == (b["beta"], b["lr"])
         moved += [] if same else [name]
-        diff = "same cell" if same else _ci(*paired(fitness(full, name), fitness(two, name)))
+        diff = "same cell" if same else ci_text(paired(fitness(full, name), fitness(two, name)))
         lines.append(f"| {name} | {a['beta']:.3g}, {a['lr']:.0e} ({a['validation']:.1f}) | "
-                     f"{_ci(*paired(fitness(two, name), ref))} | {b['beta']:.3g}, {b['lr']:.0e} ({b['validation']:.1f})"
-                     f" | {_ci(*paired(fitness(full, name), ref))} | {diff} |")
+                     f"{ci_text(paired(fitness(two, name), ref))} | "
+                     f"{b['beta']:.3g}, {b['lr']:.0e} ({b['validation']:.1f}) | "
+                     f"{ci_text(paired(fitness(full, name), ref))} | {diff} |")
     lines += ["", f"{len(moved)} of {len(two['tuned'])} losses change their tuned cell"
               + (f" ({', '.join(moved)})." if moved else "."), ""]
     return lines

@@ -31,8 +31,9 @@ def run_suite(specs: list[tuple[str, str, Path]], plan: SuitePlan, cache: Path,
               compute: bool = True) -> dict[str, dict[str, dict[str, Any]]]:
     """specs: (task, setting, dataset dir; a RESAMPLED setting's is clean's, its runs flipping their own labels);
     task_plans: a task's own plan where it differs from `plan` (e.g. a larger inner budget); compute False: only
-    cached results (a report of a run still going elsewhere), a setting without one is left out, and a setting whose dataset is not on this machine is reported from its
-    cached result (marked `dataset_here: False`; the result names its data by checksum). Returns
+    cached results (a report of a run still going elsewhere), a setting without one is left out, and a setting
+    whose dataset is not on this machine is reported from its cached result (marked `dataset_here: False`; the
+    result names its data by checksum). Returns
     {task: {setting: result}}."""
     if compute:
         cache.mkdir(parents=True, exist_ok=True)

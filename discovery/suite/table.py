@@ -54,7 +54,8 @@ def setting_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _ci(mh: tuple[float, float] | None) -> str:
+def ci_text(mh: tuple[float, float] | None) -> str:
+    """A paired difference as the tables print it: mean ± half-width, * where the interval excludes 0."""
     if mh is None:
         return "—"
     m, h = mh
@@ -90,7 +91,7 @@ def setting_markdown(task: str, setting: str, result: dict[str, Any]) -> str:
             lines.append(f"| reference policy | | | | {r['score'][0]:.1f} ± {r['score'][1]:.1f} | | | | |")
             continue
         lines.append(f"| {r['loss']} | {r['beta']:.3g} | {r['lr']:.0e} | {r['validation']:.1f} | "
-                     f"{r['score'][0]:.1f} ± {r['score'][1]:.1f} | {_ci(r['vs_reference'])} | {_ci(r['vs_baseline'])} | "
+                     f"{r['score'][0]:.1f} ± {r['score'][1]:.1f} | {ci_text(r['vs_reference'])} | {ci_text(r['vs_baseline'])} | "
                      f"{r['kl']:.3f} | {r['nan']} |")
     lines.append("")
     return "\n".join(lines)

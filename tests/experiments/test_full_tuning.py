@@ -22,6 +22,6 @@ def test_a_moved_cell_is_a_paired_difference_and_a_kept_one_is_named() -> None:
     assert next(line for line in lines if line.startswith("| hinge")).endswith("| same cell |")
     assert "1 of 2 losses change their tuned cell (sigmoid)." in lines
     # rows computed on different machines: their references differ, so nothing is paired
+    elsewhere = {**full["test"], "reference": {"fitness": [r + 1e-6 for r in ref]}}
     with pytest.raises(ValueError, match="reference scores differ"):
-        elsewhere = {**full["test"], "reference": {"fitness": [r + 1e-6 for r in ref]}}
         compare("high-temperature", two, {**full, "test": elsewhere})

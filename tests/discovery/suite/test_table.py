@@ -67,7 +67,8 @@ def test_a_shipped_row_renders_every_field(row) -> None:
     text = setting_markdown(*row.split("__"), result)
     assert "{" not in text and "}" not in text, text.splitlines()[2]
     assert f"scored on {result['plan']['test_seeds']} test seeds ({result['seeds']['test']})" in text
-    assert sum(line.startswith("|") for line in text.splitlines()) == 2 + len(result["test"]), "a header, a rule and one line per scored policy"
+    # a header, a rule and one line per scored policy
+    assert sum(line.startswith("|") for line in text.splitlines()) == 2 + len(result["test"])
 
 
 def test_separated_pairs_and_the_noise_claim() -> None:
